@@ -1,0 +1,101 @@
+"""``streamguard worker``: the production consumer.
+
+Creates the topics it needs, serves /metrics, /healthz and /readyz, and runs the Faust
+agents until SIGINT/SIGTERM. With ``STREAMGUARD_BROKER=embedded`` (the default) it starts
+a private embedded broker first, which is handy for trying StreamGuard out; to run more
+than one worker, start ``streamguard broker`` and point ``STREAMGUARD_BROKER`` at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from contextlib import ExitStack
+
+from streamguard.config import Settings
+from streamguard.metrics import Health, MetricsServer, WorkerMetrics
+
+__all__ = ["add_arguments", "run", "topic_layout"]
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``streamguard worker`` (everything else comes from settings)."""
+    parser.add_argument(
+        "--no-create-topics",
+        action="store_true",
+        help="do not create missing topics (production clusters that manage topics)",
+    )
+
+
+def topic_layout(settings: Settings) -> dict[str, int]:
+    """Every topic the worker reads or writes, with its partition count."""
+    names = (
+        settings.topic_behavior,
+        settings.topic_product,
+        settings.topic_behavior_clean,
+        settings.topic_product_clean,
+        settings.topic_quarantine,
+        settings.topic_findings,
+    )
+    return dict.fromkeys(names, settings.partitions)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Entry point of ``streamguard worker``."""
+    from streamguard.broker import EmbeddedBroker, create_topics
+
+    with ExitStack() as stack:
+        if settings.is_embedded:
+            broker = EmbeddedBroker()
+            broker.start()
+            stack.callback(broker.stop)
+            bootstrap = broker.bootstrap
+            print(f"embedded broker: {broker.url}", file=sys.stderr, flush=True)
+        else:
+            bootstrap = settings.bootstrap_servers()
+        options = settings.kafka_client_options()
+        if not args.no_create_topics:
+            asyncio.run(
+                create_topics(
+                    bootstrap,
+                    topic_layout(settings),
+                    compacted={settings.topic_recommendations},
+                    **options,
+                )
+            )
+        metrics, health = WorkerMetrics(), Health()
+        server = MetricsServer(settings.metrics_host, settings.metrics_port, metrics, health)
+        server.start()
+        stack.callback(server.stop)
+        log.info(
+            "metrics on http://%s:%d/metrics; settings: %s",
+            settings.metrics_host,
+            server.port,
+            settings.redacted(),
+        )
+        return _run_faust(settings, bootstrap, metrics, health)
+    return 0  # pragma: no cover (ExitStack does not swallow)
+
+
+def _run_faust(settings: Settings, bootstrap: str, metrics: WorkerMetrics, health: Health) -> int:
+    import faust  # here, not at the top: `streamguard check` should not pay for it
+
+    from streamguard.app.faust_app import build_app
+
+    guard = build_app(settings, bootstrap, metrics, health)
+    worker = faust.Worker(
+        guard.app,
+        loglevel=settings.log_level,
+        override_logging=False,
+        redirect_stdouts=False,
+    )
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        health.set_live(False)
+        return int(exc.code or 0)
+    return 0

