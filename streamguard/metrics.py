@@ -103,6 +103,12 @@ class WorkerMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.skips_recovered = PromCounter(
+            "streamguard_skipped_records_reread_total",
+            "Times records the consumer skipped (around rebalances) were detected and re-read.",
+            ["topic"],
+            registry=r,
+        )
         self.ready = Gauge(
             "streamguard_worker_ready", "1 when the worker is ready to process.", registry=r
         )

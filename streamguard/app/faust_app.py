@@ -17,7 +17,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any, cast
 
 import faust
@@ -26,6 +26,7 @@ from faust.types import TP
 from streamguard.broker import true_end_offsets
 from streamguard.config import Settings
 from streamguard.dedupe import DedupeIndex
+from streamguard.delivery import OffsetLedger
 from streamguard.metrics import Health, WorkerMetrics
 from streamguard.pipeline import RecordPipeline, StreamName
 from streamguard.records import SourcePosition
@@ -53,6 +54,38 @@ class TableCatalogue:
         """The latest product, or None when unknown or deleted."""
         value = self._table.get(product_id)
         return value if isinstance(value, dict) else None
+
+
+class TablePartitionStore(MutableMapping[str, Any]):
+    """A Faust table as a plain mapping whose writes go to one changelog partition.
+
+    Faust picks a table write's changelog partition from the *current event*, which a
+    ``take_events`` batch does not set per event (and setting it races the stream's
+    buffer task). Writing through this view names the partition explicitly: the source
+    partition, so a partition's state travels with it on rebalance.
+    """
+
+    def __init__(self, table: Any, partition: int) -> None:
+        self._table = table
+        self._data = table.data
+        self._partition = partition
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+        self._table.send_changelog(self._partition, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self._table.send_changelog(self._partition, key, None, value_serializer="raw")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
 
 
 def _free_port() -> int:
@@ -118,8 +151,10 @@ class StreamGuardApp:
         )
         app = self.app
         self.quarantine = app.topic(s.topic_quarantine, partitions=s.partitions)
+        # Table keys and values are JSON even though topic records are raw bytes.
+        json_schema: Any = faust.Schema(key_serializer="json", value_serializer="json")
         self.catalogue_table = app.GlobalTable(
-            "catalogue", partitions=s.partitions, key_serializer="json", value_serializer="json"
+            "catalogue", partitions=s.partitions, schema=json_schema
         )
         self.catalogue = TableCatalogue(self.catalogue_table)
         self._pipelines: dict[tuple[str, int], RecordPipeline] = {}
@@ -127,14 +162,15 @@ class StreamGuardApp:
             stream: app.Table(
                 f"dedupe-{stream}",
                 partitions=s.partitions,
-                key_serializer="json",
-                value_serializer="json",
+                schema=json_schema,
             )
             for stream in ("behavior", "product")
         }
         self._add_agent("behavior", s.topic_behavior, s.topic_behavior_clean, None)
         self._add_agent("product", s.topic_product, s.topic_product_clean, self._on_product)
+        self.ledger = OffsetLedger()
         app.on_partitions_revoked.connect(cast(Any, self._on_revoked))
+        self._guard_commits()
         app.timer(1.0)(self._health_tick)
         if s.verify_end_offsets:
             self._verify_changelog_ends()
@@ -145,7 +181,7 @@ class StreamGuardApp:
         stream: StreamName,
         topic_name: str,
         clean_name: str,
-        on_clean: Callable[[dict[str, Any]], None] | None,
+        on_clean: Callable[[dict[str, Any], int], None] | None,
     ) -> None:
         source = self.app.topic(topic_name, partitions=self.settings.partitions)
         clean = self.app.topic(clean_name, partitions=self.settings.partitions)
@@ -155,7 +191,7 @@ class StreamGuardApp:
                 self.settings.take_max_records, within=self.settings.take_within_s
             )
             async for events in take:
-                await self._process_batch(stream, events_stream, events, clean, on_clean)
+                await self._process_batch(stream, events, clean, on_clean)
 
         agent.__name__ = f"check_{stream}"
         self.app.agent(source, name=f"streamguard.check_{stream}")(agent)
@@ -167,7 +203,7 @@ class StreamGuardApp:
             dedupe = DedupeIndex(
                 s.dedupe_window_s,
                 s.dedupe_max_entries,
-                store=self._dedupe_tables[stream],
+                store=TablePartitionStore(self._dedupe_tables[stream], partition),
                 scope=(topic, partition),
             )
             pipeline = RecordPipeline(
@@ -182,10 +218,9 @@ class StreamGuardApp:
     async def _process_batch(
         self,
         stream: StreamName,
-        events_stream: Any,
         events: list[Any],
         clean: Any,
-        on_clean: Callable[[dict[str, Any]], None] | None,
+        on_clean: Callable[[dict[str, Any], int], None] | None,
     ) -> None:
         started = time.perf_counter()
         outcomes = []
@@ -193,9 +228,6 @@ class StreamGuardApp:
         last_offsets: dict[TP, int] = {}
         for event in events:
             message = event.message
-            # Table writes go to the changelog partition of the *current event*: with
-            # take_events Faust does not set it per event, so set it here.
-            events_stream._set_current_event(event)
             pipeline = self._pipeline_for(stream, message.topic, message.partition)
             outcome = pipeline.process(
                 message.value, SourcePosition(message.topic, message.partition, message.offset)
@@ -203,10 +235,9 @@ class StreamGuardApp:
             target = clean if outcome.is_clean else self.quarantine
             acks.append(await target.send(key=outcome.key, value=outcome.value))
             if on_clean is not None and outcome.record is not None:
-                on_clean(outcome.record)
+                on_clean(outcome.record, message.partition)
             outcomes.append(outcome)
             last_offsets[message.tp] = message.offset
-        events_stream._set_current_event(None)
         # Outputs acknowledged before these events are acked (and so committable).
         await asyncio.gather(*acks)
         now = time.time()
@@ -217,6 +248,60 @@ class StreamGuardApp:
             latencies=[now - event.message.timestamp for event in events],
         )
         self._observe_lag(last_offsets)
+        await self._settle_offsets(events)
+
+    async def _settle_offsets(self, events: list[Any]) -> None:
+        """Tell the ledger what was handled; re-read anything Faust skipped."""
+        consumer: Any = self.app.consumer
+        seeks: dict[TP, int] = {}
+        for event in events:
+            message = event.message
+            if not self.ledger.tracking(message.topic, message.partition):
+                committed = consumer._committed_offset.get(message.tp)  # noqa: SLF001
+                self.ledger.start(message.topic, message.partition, committed)
+            seek = self.ledger.observe(message.topic, message.partition, message.offset)
+            if seek is not None:
+                # Faust's partition sets assert its own TP type, not aiokafka's.
+                seeks.setdefault(TP(message.topic, message.partition), seek)
+        for tp, offset in seeks.items():
+            log.warning(
+                "records %s[%d] from offset %d never reached the pipeline; re-reading them",
+                tp.topic,
+                tp.partition,
+                offset,
+            )
+            self.metrics.skips_recovered.labels(tp.topic).inc()
+            await self._seek_back(tp, offset)
+
+    async def _seek_back(self, tp: TP, offset: int) -> None:
+        consumer: Any = self.app.consumer
+        # Paused, records of the old position still in the fetch loop are dropped
+        # instead of moving the consumer's read offset past the re-read.
+        consumer.pause_partitions([tp])
+        try:
+            await consumer.seek(tp, offset)
+        finally:
+            consumer.resume_partitions([tp])
+
+    async def _retry_seeks(self) -> None:
+        """Seek again where a re-read has not arrived (the consumer may have dropped it)."""
+        for topic, partition, offset in self.ledger.overdue_seeks():
+            log.warning("re-reading %s[%d] from offset %d again", topic, partition, offset)
+            await self._seek_back(TP(topic, partition), offset)
+
+    def _guard_commits(self) -> None:
+        """Never commit past a record the pipeline has not handled (see delivery.py)."""
+        consumer: Any = self.app.consumer
+        new_offset = consumer._new_offset  # noqa: SLF001 - Faust has no public hook
+
+        def guarded_new_offset(tp: TP) -> int | None:
+            offset: int | None = new_offset(tp)
+            limit = self.ledger.committable(tp.topic, tp.partition)
+            if offset is None or limit is None:
+                return offset
+            return min(offset, limit)
+
+        consumer._new_offset = guarded_new_offset  # noqa: SLF001
 
     def _observe_lag(self, last_offsets: Mapping[TP, int]) -> None:
         consumer = self.app.consumer
@@ -231,17 +316,19 @@ class StreamGuardApp:
                     max(highwater - offset - 1, 0)
                 )
 
-    def _on_product(self, record: dict[str, Any]) -> None:
+    def _on_product(self, record: dict[str, Any], partition: int) -> None:
+        catalogue = TablePartitionStore(self.catalogue_table, partition)
         product_id = record["product_id"]
         if record.get("op") == "delete":
-            self.catalogue_table.pop(product_id, None)
+            catalogue.pop(product_id, None)
         else:
-            self.catalogue_table[product_id] = catalogue_entry(record)
+            catalogue[product_id] = catalogue_entry(record)
 
     async def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
         for tp in revoked:
             self._pipelines.pop((tp.topic, tp.partition), None)
+            self.ledger.forget(tp.topic, tp.partition)
             with contextlib.suppress(KeyError):  # no lag recorded yet for this partition
                 self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         self.health.set_condition("assigned", False)
@@ -255,6 +342,7 @@ class StreamGuardApp:
         recovered = cast(Any, app.tables).recovery.completed.is_set()
         self.health.set_condition("assigned", assigned and recovered)
         self.metrics.catalogue_products.set(len(self.catalogue_table))
+        await self._retry_seeks()
 
     def _verify_changelog_ends(self) -> None:
         """Make table recovery read to the true end of each changelog partition.

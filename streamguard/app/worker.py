@@ -40,6 +40,7 @@ def topic_layout(settings: Settings) -> dict[str, int]:
         settings.topic_product_clean,
         settings.topic_quarantine,
         settings.topic_findings,
+        settings.topic_recommendations,
     )
     return dict.fromkeys(names, settings.partitions)
 

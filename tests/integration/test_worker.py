@@ -1,0 +1,134 @@
+"""The worker through the real embedded broker: every input offset comes out exactly once
+in clean or quarantine with the right outcome, also across a kill -9 and restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamguard.broker import EmbeddedBroker
+from streamguard.sources.fault_kinds import FaultMix, GeneratedRecord
+from streamguard.sources.synthetic import generate
+from tests.integration.worker_harness import (
+    Topics,
+    WorkerProcess,
+    assert_exactly_one_destination,
+    committed_offsets,
+    free_port,
+    produce,
+    read_outputs,
+    wait_until,
+    worker_env,
+)
+
+pytestmark = pytest.mark.integration
+
+MAX_RECORD_BYTES = 16_384
+SESSION_TIMEOUT_S = 6  # what worker_env() configures
+
+
+def mixed_records(count: int, seed: int) -> list[GeneratedRecord]:
+    """Behaviour and product events where about 40% carry one of every fault kind."""
+    faults = FaultMix.uniform(0.4, "both", include_too_large=True)
+    return list(
+        generate(
+            "both",
+            count,
+            seed=seed,
+            faults=faults,
+            product_share=0.25,
+            too_large_bytes=MAX_RECORD_BYTES + 100,
+        )
+    )
+
+
+def records_in(worker: WorkerProcess) -> float:
+    """streamguard_records_in_total summed over streams, read from /metrics."""
+    worker.check_alive()
+    pattern = r"^streamguard_records_in_total\{[^}]*\} (\S+)$"
+    return sum(float(v) for v in re.findall(pattern, worker.metrics_text(), re.M))
+
+
+@pytest.fixture
+def worker_factory(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> Iterator[tuple[Topics, WorkerProcess, WorkerProcess]]:
+    """Two worker processes (the first run and its restart) sharing group, topics, state."""
+    topics = Topics.unique()
+    port = free_port()
+    env = worker_env(
+        broker.bootstrap,
+        topics,
+        tmp_path / "state",
+        port,
+        STREAMGUARD_MAX_RECORD_BYTES=str(MAX_RECORD_BYTES),
+    )
+    first = WorkerProcess(env, tmp_path / "worker-1.log", port)
+    second = WorkerProcess(env, tmp_path / "worker-2.log", port)
+    try:
+        yield topics, first, second
+    finally:
+        for worker in (first, second):
+            if worker.process is not None:
+                worker.stop()
+
+
+def test_every_offset_lands_exactly_once_with_the_right_outcome(
+    broker: EmbeddedBroker, worker_factory: tuple[Topics, WorkerProcess, WorkerProcess]
+) -> None:
+    topics, worker, _ = worker_factory
+    records = mixed_records(1500, seed=11)
+    worker.start().wait_ready()
+    placed = asyncio.run(produce(broker.bootstrap, topics, records))
+    assert len(placed) == len(records)
+
+    outputs = asyncio.run(read_outputs(broker.bootstrap, topics, placed, timeout_s=90))
+    counts = assert_exactly_one_destination(topics, placed, outputs)
+    assert set(counts) == {"valid", "corrected", "quarantine"}
+    faults_seen = {r.fault for r in records if r.fault}
+    assert len(faults_seen) >= 20, faults_seen
+
+    # The metrics endpoint counted the same records.
+    assert records_in(worker) >= len(records)
+    assert "streamguard_consumer_lag_records" in worker.metrics_text()
+    assert worker.stop() == 0
+
+
+def test_kill_9_mid_stream_then_restart_loses_nothing(
+    broker: EmbeddedBroker, worker_factory: tuple[Topics, WorkerProcess, WorkerProcess]
+) -> None:
+    topics, first, second = worker_factory
+    records = mixed_records(4000, seed=23)
+    first.start().wait_ready()
+    placed = asyncio.run(produce(broker.bootstrap, topics, records))
+
+    # Kill it part-way: some records done and committed, most not.
+    group = first.env["STREAMGUARD_APP_ID"]
+
+    def committed() -> bool:
+        first.check_alive()
+        return asyncio.run(committed_offsets(broker.bootstrap, group, topics.behavior, 3)) > 0
+
+    wait_until(lambda: records_in(first) >= 500, 60, "the first worker to process 500 records")
+    wait_until(committed, 30, "the first worker to commit offsets")
+    first.kill9()
+    # The scenario: a supervisor restarts the crashed worker after a back-off longer
+    # than the session timeout, so the dead member has left the group. (The embedded
+    # broker's DescribeGroups does not show the expiry, so this is a modelled delay, not
+    # a synchronisation.) A restart while the dead member is still in the group hits a
+    # Faust race that drops fetched records in-process: see "Known issues" in README and
+    # tests/chaos/fast_restart.py.
+    time.sleep(SESSION_TIMEOUT_S + 1)
+    second.start().wait_ready()
+    outputs = asyncio.run(read_outputs(broker.bootstrap, topics, placed, timeout_s=120))
+    counts = assert_exactly_one_destination(topics, placed, outputs)
+    assert sum(counts.values()) == len(records)
+    # The restart resumed from committed offsets rather than from the beginning.
+    assert records_in(second) < len(records)
+    assert second.stop() == 0
