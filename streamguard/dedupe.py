@@ -92,6 +92,8 @@ class DedupeIndex:
                 return first
         self._store[event_id] = [source.topic, source.partition, source.offset, event_time_ms, now]
         self._order.append((now, event_id))
+        if len(self._order) > self.max_entries:
+            self._evict(now)  # never hold more than max_entries
         return None
 
     def _evict(self, now: float) -> None:

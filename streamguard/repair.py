@@ -161,7 +161,8 @@ def repair_behavior(record: dict[str, Any], catalogue: Catalogue | None) -> list
     if (
         catalogue is not None
         and record.get("price") is None
-        and record.get("event_type") in PRICED_EVENT_TYPES
+        and isinstance(record.get("event_type"), str)
+        and record["event_type"] in PRICED_EVENT_TYPES
         and isinstance(record.get("product_id"), str)
     ):
         _fill_price(record, catalogue, fixes)

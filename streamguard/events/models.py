@@ -133,7 +133,7 @@ def missing_conditional_fields(record: dict[str, Any]) -> list[str]:
         needed.append("query")
     elif event_type in BEHAVIOR_EVENT_TYPES:
         needed.append("product_id")
-    if event_type in PRICED_EVENT_TYPES:
+    if isinstance(event_type, str) and event_type in PRICED_EVENT_TYPES:  # may be a list
         needed += ["price", "currency", "quantity"]
     return [name for name in needed if record.get(name) is None]
 
