@@ -67,7 +67,7 @@ class OffsetLedger:
         self._partitions: dict[tuple[str, int], _PartitionState] = {}
         self._reseek_after_s = reseek_after_s
         self._clock = clock
-        self.max_attempts = 3
+        self.max_attempts = 10
         self.skips_detected = 0
 
     def start(self, topic: str, partition: int, committed: int | None) -> None:

@@ -275,13 +275,10 @@ class StreamGuardApp:
 
     async def _seek_back(self, tp: TP, offset: int) -> None:
         consumer: Any = self.app.consumer
-        # Paused, records of the old position still in the fetch loop are dropped
-        # instead of moving the consumer's read offset past the re-read.
-        consumer.pause_partitions([tp])
-        try:
-            await consumer.seek(tp, offset)
-        finally:
-            consumer.resume_partitions([tp])
+        # (Pausing the partition around the seek crashed aiokafka's fetcher with a
+        # KeyError; records of the old position still in flight can make Faust drop the
+        # re-read, which the ledger notices and seeks again.)
+        await consumer.seek(tp, offset)
 
     async def _retry_seeks(self) -> None:
         """Seek again where a re-read has not arrived (the consumer may have dropped it)."""

@@ -41,8 +41,8 @@ def test_a_re_read_that_starts_late_is_sought_again_before_a_gap_is_accepted() -
     ledger.start("t", 0, committed=10)
     assert ledger.observe("t", 0, 12) == 10
     # Re-reads starting past 10 (a dropped re-read) ask for the seek again...
-    assert ledger.observe("t", 0, 11) == 10
-    assert ledger.observe("t", 0, 11) == 10
+    for _ in range(ledger.max_attempts - 1):
+        assert ledger.observe("t", 0, 11) == 10
     # ...until max_attempts, then the log is taken to have a real gap at 10.
     assert ledger.observe("t", 0, 11) is None
     assert ledger.committable("t", 0) == 12
