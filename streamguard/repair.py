@@ -173,6 +173,9 @@ def _fill_price(record: dict[str, Any], catalogue: Catalogue, fixes: list[Correc
     product = catalogue.get(record["product_id"])
     if product is None or product.get("price") is None:
         return
+    currency, list_currency = record.get("currency"), product.get("currency")
+    if currency is not None and list_currency is not None and currency != list_currency:
+        return  # a list price in another currency is not this event's price
     record["price"] = product["price"]
     fixes.append(Correction("price", None, product["price"], "price_from_catalogue"))
     if record.get("currency") is None and product.get("currency") is not None:

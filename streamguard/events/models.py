@@ -95,7 +95,10 @@ def parse_event_time(value: Any) -> datetime:
             ) from exc
         if parsed.tzinfo is None:
             raise PydanticCustomError("invalid_timestamp", "ts has no time zone")
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:  # e.g. year 1 with a positive offset
+            raise PydanticCustomError("invalid_timestamp", "ts out of range") from exc
     raise PydanticCustomError("invalid_type", "ts must be a string or epoch millis")
 
 

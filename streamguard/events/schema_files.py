@@ -24,17 +24,26 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "product.v1.json": ProductEvent,
 }
 
+
+def _present(*names: str) -> dict[str, Any]:
+    """Required and not null: the models treat a null conditional field as missing."""
+    return {
+        "required": list(names),
+        "properties": {name: {"not": {"type": "null"}} for name in names},
+    }
+
+
 # Cross-field rules the models enforce in a validator, stated for JSON Schema users.
 _CONDITIONAL: dict[str, list[dict[str, Any]]] = {
     "behavior.v1.json": [
         {
             "if": {"properties": {"event_type": {"const": "search"}}},
-            "then": {"required": ["query"]},
-            "else": {"required": ["product_id"]},
+            "then": _present("query"),
+            "else": _present("product_id"),
         },
         {
             "if": {"properties": {"event_type": {"enum": ["add_to_cart", "purchase"]}}},
-            "then": {"required": ["price", "currency", "quantity"]},
+            "then": _present("price", "currency", "quantity"),
         },
     ],
 }
