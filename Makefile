@@ -10,6 +10,8 @@ DURATION ?= 60
 .PHONY: install test lint typecheck unit demo bench clean
 
 $(STAMP): pyproject.toml Makefile
+	@# Prometheus, promtool and Alertmanager are real servers in the tests (Debian packages).
+	command -v promtool >/dev/null || ./scripts/install-prometheus.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
