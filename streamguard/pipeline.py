@@ -24,9 +24,9 @@ Examples
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -43,7 +43,7 @@ from streamguard.records import (
 )
 from streamguard.repair import Catalogue, repair_behavior, repair_product
 
-__all__ = ["RecordPipeline", "StreamName", "reasons_from_validation_error"]
+__all__ = ["PipelineObserver", "RecordPipeline", "StreamName", "reasons_from_validation_error"]
 
 StreamName = Literal["behavior", "product"]
 
@@ -89,6 +89,26 @@ def reasons_from_validation_error(error: ValidationError) -> list[Reason]:
     return reasons
 
 
+class PipelineObserver(Protocol):
+    """Something that watches every record the pipeline decides (drift, anomaly, quality).
+
+    Observers are called synchronously, in this order, and must stay cheap (a few µs):
+    anything expensive (embeddings) is queued and done elsewhere.
+    """
+
+    def on_decoded(self, record: dict[str, Any], source: SourcePosition) -> None:
+        """The decoded JSON object, *before* repair (raw field types). Do not mutate it or
+        keep a reference: repair changes it in place next."""
+
+    def on_clean(self, record: dict[str, Any], source: SourcePosition) -> None:
+        """A record bound for the clean topic, before it is serialized: ``ts`` is
+        normalised and ``_dq`` is set; the observer may fill ``_dq`` scores
+        (``anomaly_score``, ``quality_score``)."""
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        """Every final decision (clean or quarantine), after serialization."""
+
+
 class RecordPipeline:
     """Decides the fate of each raw record of one stream.
 
@@ -104,6 +124,8 @@ class RecordPipeline:
         Latest products, used to fill a missing price on cart/purchase events.
     clock
         Seconds since the epoch, for ``checked_at`` / ``received_at``.
+    observers
+        :class:`PipelineObserver` objects called for every record (in order).
     """
 
     def __init__(
@@ -114,6 +136,7 @@ class RecordPipeline:
         dedupe: DedupeIndex | None = None,
         catalogue: Catalogue | None = None,
         clock: Callable[[], float] = time.time,
+        observers: Sequence[PipelineObserver] = (),
     ) -> None:
         if stream not in _MODELS:
             raise ValueError(f"unknown stream {stream!r}: expected 'behavior' or 'product'")
@@ -130,6 +153,7 @@ class RecordPipeline:
         )
         self._now_ms = -1
         self._now_text = ""
+        self.observers = tuple(observers)
 
     def _now(self) -> str:
         # Formatting a timestamp costs ~2 µs; records in the same millisecond share it.
@@ -141,10 +165,18 @@ class RecordPipeline:
 
     def process(self, raw: bytes | None, source: SourcePosition) -> Outcome:
         """Decode, repair, validate and dedupe one record; never raises on bad input."""
+        outcome = self._decide(raw, source)
+        for observer in self.observers:
+            observer.on_outcome(outcome)
+        return outcome
+
+    def _decide(self, raw: bytes | None, source: SourcePosition) -> Outcome:
         decoded = decode_object(raw, max_bytes=self.max_record_bytes)
         if isinstance(decoded, Reason):
             return self._quarantine(raw, source, [decoded])
         record = decoded
+        for observer in self.observers:
+            observer.on_decoded(record, source)
         if self.stream == "behavior":
             corrections = repair_behavior(record, self.catalogue)
         else:
@@ -212,6 +244,8 @@ class RecordPipeline:
             "source": source.as_dict(),
             "checked_at": self._now(),
         }
+        for observer in self.observers:
+            observer.on_clean(record, source)
         value = encode_record(record)
         if isinstance(value, Reason):
             return self._quarantine(raw, source, [value])
