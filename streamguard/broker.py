@@ -46,6 +46,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from streamguard.side_reader import start_plain_consumer
+
 if TYPE_CHECKING:
     from streamguard.config import Settings
 
@@ -698,13 +700,9 @@ async def true_end_offsets(
     wanted = list(dict.fromkeys((str(topic), int(partition)) for topic, partition in tps))
     if not wanted:
         return {}
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
 
-    options: dict[str, Any] = {"request_timeout_ms": 10_000, "fetch_max_wait_ms": 100}
-    options.update(client_options)
-    options.update(group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **options)
-    await consumer.start()
+    consumer = await start_plain_consumer(bootstrap, **client_options)
     try:
         async with asyncio.timeout(timeout_s):
             partitions = [TopicPartition(topic, partition) for topic, partition in wanted]

@@ -105,7 +105,8 @@ class WorkerMetrics:
         )
         self.skips_recovered = PromCounter(
             "streamguard_skipped_records_reread_total",
-            "Times records the consumer skipped (around rebalances) were detected and re-read.",
+            "Records the group consumer skipped (around rebalances and restarts) that were "
+            "re-read on the side and processed.",
             ["topic"],
             registry=r,
         )

@@ -18,6 +18,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
@@ -30,6 +31,7 @@ from streamguard.delivery import OffsetLedger
 from streamguard.metrics import Health, WorkerMetrics
 from streamguard.pipeline import RecordPipeline, StreamName
 from streamguard.records import SourcePosition
+from streamguard.side_reader import SourceRecord, read_range
 
 __all__ = ["StreamGuardApp", "build_app", "catalogue_entry"]
 
@@ -113,6 +115,15 @@ def _credentials(settings: Settings) -> Any:
     return None
 
 
+@dataclass(slots=True)
+class _Route:
+    """Where one source topic's records go: its stream's pipeline and clean topic."""
+
+    stream: StreamName
+    clean: Any  # faust topic
+    on_clean: Callable[[dict[str, Any], int], None] | None = None
+
+
 class StreamGuardApp:
     """The Faust app with StreamGuard's topics, tables and agents attached."""
 
@@ -158,6 +169,8 @@ class StreamGuardApp:
         )
         self.catalogue = TableCatalogue(self.catalogue_table)
         self._pipelines: dict[tuple[str, int], RecordPipeline] = {}
+        self._routes: dict[str, _Route] = {}
+        self._gap_fills: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
         self._dedupe_tables = {
             stream: app.Table(
                 f"dedupe-{stream}",
@@ -166,9 +179,9 @@ class StreamGuardApp:
             )
             for stream in ("behavior", "product")
         }
+        self.ledger = OffsetLedger()
         self._add_agent("behavior", s.topic_behavior, s.topic_behavior_clean, None)
         self._add_agent("product", s.topic_product, s.topic_product_clean, self._on_product)
-        self.ledger = OffsetLedger()
         app.on_partitions_revoked.connect(cast(Any, self._on_revoked))
         self._guard_commits()
         app.timer(1.0)(self._health_tick)
@@ -184,14 +197,16 @@ class StreamGuardApp:
         on_clean: Callable[[dict[str, Any], int], None] | None,
     ) -> None:
         source = self.app.topic(topic_name, partitions=self.settings.partitions)
-        clean = self.app.topic(clean_name, partitions=self.settings.partitions)
+        route = _Route(stream, self.app.topic(clean_name, partitions=self.settings.partitions))
+        route.on_clean = on_clean
+        self._routes[topic_name] = route
 
         async def agent(events_stream: Any) -> None:
             take = events_stream.take_events(
                 self.settings.take_max_records, within=self.settings.take_within_s
             )
             async for events in take:
-                await self._process_batch(stream, events, clean, on_clean)
+                await self._process_batch(route, events)
 
         agent.__name__ = f"check_{stream}"
         self.app.agent(source, name=f"streamguard.check_{stream}")(agent)
@@ -215,76 +230,111 @@ class StreamGuardApp:
             self._pipelines[topic, partition] = pipeline
         return pipeline
 
-    async def _process_batch(
-        self,
-        stream: StreamName,
-        events: list[Any],
-        clean: Any,
-        on_clean: Callable[[dict[str, Any], int], None] | None,
-    ) -> None:
+    async def _process_batch(self, route: _Route, events: list[Any]) -> None:
+        records = [
+            SourceRecord(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp)
+            for m in (event.message for event in events)
+        ]
+        await self._handle(route, records)
+        last_offsets: dict[TP, int] = {}
+        for event in events:
+            last_offsets[event.message.tp] = event.message.offset
+        self._observe_lag(last_offsets)
+        await self._settle_offsets(route, records)
+
+    async def _handle(self, route: _Route, records: list[SourceRecord]) -> None:
+        """Run records through the pipeline and send every output; return once all are
+        acknowledged (only then may their offsets be committed)."""
         started = time.perf_counter()
         outcomes = []
         acks = []
-        last_offsets: dict[TP, int] = {}
-        for event in events:
-            message = event.message
-            pipeline = self._pipeline_for(stream, message.topic, message.partition)
+        for record in records:
+            pipeline = self._pipeline_for(route.stream, record.topic, record.partition)
             outcome = pipeline.process(
-                message.value, SourcePosition(message.topic, message.partition, message.offset)
+                record.value, SourcePosition(record.topic, record.partition, record.offset)
             )
-            target = clean if outcome.is_clean else self.quarantine
+            target = route.clean if outcome.is_clean else self.quarantine
             acks.append(await target.send(key=outcome.key, value=outcome.value))
-            if on_clean is not None and outcome.record is not None:
-                on_clean(outcome.record, message.partition)
+            if route.on_clean is not None and outcome.record is not None:
+                route.on_clean(outcome.record, record.partition)
             outcomes.append(outcome)
-            last_offsets[message.tp] = message.offset
-        # Outputs acknowledged before these events are acked (and so committable).
         await asyncio.gather(*acks)
         now = time.time()
         self.metrics.observe_batch(
-            stream,
+            route.stream,
             outcomes,
             seconds=time.perf_counter() - started,
-            latencies=[now - event.message.timestamp for event in events],
+            latencies=[now - record.timestamp_s for record in records],
         )
-        self._observe_lag(last_offsets)
-        await self._settle_offsets(events)
 
-    async def _settle_offsets(self, events: list[Any]) -> None:
-        """Tell the ledger what was handled; re-read anything Faust skipped."""
+    async def _settle_offsets(self, route: _Route, records: list[SourceRecord]) -> None:
+        """Tell the ledger what was handled; fill any range the consumer skipped."""
         consumer: Any = self.app.consumer
-        seeks: dict[TP, int] = {}
-        for event in events:
-            message = event.message
-            if not self.ledger.tracking(message.topic, message.partition):
-                committed = consumer._committed_offset.get(message.tp)  # noqa: SLF001
-                self.ledger.start(message.topic, message.partition, committed)
-            seek = self.ledger.observe(message.topic, message.partition, message.offset)
-            if seek is not None:
-                # Faust's partition sets assert its own TP type, not aiokafka's.
-                seeks.setdefault(TP(message.topic, message.partition), seek)
-        for tp, offset in seeks.items():
-            log.warning(
-                "records %s[%d] from offset %d never reached the pipeline; re-reading them",
-                tp.topic,
-                tp.partition,
-                offset,
-            )
-            self.metrics.skips_recovered.labels(tp.topic).inc()
-            await self._seek_back(tp, offset)
+        for record in records:
+            topic, partition = record.topic, record.partition
+            if not self.ledger.tracking(topic, partition):
+                tp = TP(topic, partition)
+                committed = consumer._committed_offset.get(tp)  # noqa: SLF001
+                if committed is None:  # nothing committed yet: the log starts the range
+                    committed = (await consumer.earliest_offsets(tp)).get(tp)
+                self.ledger.start(topic, partition, committed)
+            gap = self.ledger.observe(topic, partition, record.offset)
+            if gap is not None:
+                self._start_gap_fill(route, topic, partition, *gap)
 
-    async def _seek_back(self, tp: TP, offset: int) -> None:
-        consumer: Any = self.app.consumer
-        # (Pausing the partition around the seek crashed aiokafka's fetcher with a
-        # KeyError; records of the old position still in flight can make Faust drop the
-        # re-read, which the ledger notices and seeks again.)
-        await consumer.seek(tp, offset)
+    def _start_gap_fill(
+        self, route: _Route, topic: str, partition: int, start: int, end: int
+    ) -> None:
+        log.warning(
+            "records %s[%d] offsets %d..%d never reached the pipeline; reading them on the side",
+            topic,
+            partition,
+            start,
+            end - 1,
+        )
+        task = asyncio.ensure_future(self._fill_gap(route, topic, partition, start, end))
+        tasks = self._gap_fills.setdefault((topic, partition), set())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
-    async def _retry_seeks(self) -> None:
-        """Seek again where a re-read has not arrived (the consumer may have dropped it)."""
-        for topic, partition, offset in self.ledger.overdue_seeks():
-            log.warning("re-reading %s[%d] from offset %d again", topic, partition, offset)
-            await self._seek_back(TP(topic, partition), offset)
+    async def _fill_gap(
+        self, route: _Route, topic: str, partition: int, start: int, end: int
+    ) -> None:
+        """Read ``start..end-1`` with a plain consumer and process it; retry until done.
+
+        Until it is done the ledger holds commits below ``start``, so a crash or a
+        revocation meanwhile leaves the range to the next owner: nothing is lost.
+        """
+        backoff_s = 1.0
+        cursor = start  # resume after what an earlier attempt already handled
+        while True:
+            try:
+                async for batch in read_range(
+                    self.bootstrap,
+                    topic,
+                    partition,
+                    cursor,
+                    end,
+                    **self.settings.kafka_client_options(),
+                ):
+                    await self._handle(route, batch)
+                    self.metrics.skips_recovered.labels(topic).inc(len(batch))
+                    cursor = batch[-1].offset + 1
+                self.ledger.fill(topic, partition, start, end)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker trouble: keep the gap, retry with back-off
+                log.warning(
+                    "re-reading %s[%d] from offset %d failed (%r); retrying in %.0f s",
+                    topic,
+                    partition,
+                    cursor,
+                    exc,
+                    backoff_s,
+                )
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 30.0)
 
     def _guard_commits(self) -> None:
         """Never commit past a record the pipeline has not handled (see delivery.py)."""
@@ -326,6 +376,8 @@ class StreamGuardApp:
         for tp in revoked:
             self._pipelines.pop((tp.topic, tp.partition), None)
             self.ledger.forget(tp.topic, tp.partition)
+            for task in self._gap_fills.pop((tp.topic, tp.partition), set()):
+                task.cancel()  # the next owner re-reads from the (clamped) commit
             with contextlib.suppress(KeyError):  # no lag recorded yet for this partition
                 self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         self.health.set_condition("assigned", False)
@@ -339,7 +391,6 @@ class StreamGuardApp:
         recovered = cast(Any, app.tables).recovery.completed.is_set()
         self.health.set_condition("assigned", assigned and recovered)
         self.metrics.catalogue_products.set(len(self.catalogue_table))
-        await self._retry_seeks()
 
     def _verify_changelog_ends(self) -> None:
         """Make table recovery read to the true end of each changelog partition.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -130,6 +131,12 @@ class WorkerProcess:
     def metrics_text(self) -> str:
         """The current /metrics exposition."""
         return self._get("/metrics")[1].decode()
+
+    def metric_sum(self, name: str) -> float:
+        """A metric from /metrics, summed over its label sets (0 when absent)."""
+        self.check_alive()
+        pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$"
+        return sum(float(v) for v in re.findall(pattern, self.metrics_text(), re.M))
 
     def check_alive(self) -> None:
         """Raise with the worker's log tail if it has exited."""
@@ -264,8 +271,10 @@ async def read_outputs(
         await consumer.stop()
 
 
-async def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> int:
-    """Sum of the committed offsets of ``group`` on ``topic`` (0 where none)."""
+async def committed_by_partition(
+    bootstrap: str, group: str, topic: str, partitions: int
+) -> dict[int, int]:
+    """The committed offset of ``group`` on each partition of ``topic`` (0 where none)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **_CLIENT)
@@ -274,9 +283,14 @@ async def committed_offsets(bootstrap: str, group: str, topic: str, partitions: 
         # The embedded broker needs the partitions listed explicitly (see notes).
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
-        return sum(max(meta.offset, 0) for meta in offsets.values())
+        return {tp.partition: max(meta.offset, 0) for tp, meta in offsets.items()}
     finally:
         await admin.close()
+
+
+async def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    """Sum of the committed offsets of ``group`` on ``topic`` (0 where none)."""
+    return sum((await committed_by_partition(bootstrap, group, topic, partitions)).values())
 
 
 async def group_members(bootstrap: str, group: str) -> int:

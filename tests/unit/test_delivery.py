@@ -1,18 +1,11 @@
-"""OffsetLedger: skipped records are detected, re-read, and never committed past."""
+"""OffsetLedger: skipped ranges are reported once, and commits never pass them."""
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from streamguard.delivery import OffsetLedger
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_in_order_offsets_advance_the_commit_point() -> None:
@@ -20,60 +13,115 @@ def test_in_order_offsets_advance_the_commit_point() -> None:
     ledger.start("t", 0, committed=5)
     assert [ledger.observe("t", 0, o) for o in range(5, 9)] == [None] * 4
     assert ledger.committable("t", 0) == 9
+    assert ledger.gaps("t", 0) == []
 
 
-def test_a_skip_asks_for_a_seek_and_holds_the_commit_point_until_re_read() -> None:
+def test_the_first_record_past_the_commit_is_a_gap() -> None:
+    # The restart case: Faust dropped the first fetched records of a new assignment.
+    ledger = OffsetLedger()
+    ledger.start("t", 0, committed=100)
+    assert ledger.observe("t", 0, 140) == (100, 140)
+    assert ledger.committable("t", 0) == 100
+    assert ledger.gaps_detected == 1
+
+
+def test_a_gap_holds_the_commit_point_until_filled() -> None:
     ledger = OffsetLedger()
     ledger.start("t", 0, committed=0)
     ledger.observe("t", 0, 0)
-    assert ledger.observe("t", 0, 4) == 1  # 1..3 never arrived
-    assert ledger.skips_detected == 1
-    for late in (5, 6):  # fetched before the seek: handled, commit point stays
-        assert ledger.observe("t", 0, late) is None
+    assert ledger.observe("t", 0, 4) == (1, 4)
+    for later in (5, 6):
+        assert ledger.observe("t", 0, later) is None  # reported once only
         assert ledger.committable("t", 0) == 1
-    for offset in range(1, 7):  # the re-read
-        assert ledger.observe("t", 0, offset) is None
+    assert ledger.gaps("t", 0) == [(1, 4)]
+    ledger.fill("t", 0, 1, 4)
     assert ledger.committable("t", 0) == 7
+    assert ledger.gaps("t", 0) == []
 
 
-def test_a_re_read_that_starts_late_is_sought_again_before_a_gap_is_accepted() -> None:
-    ledger = OffsetLedger()
-    ledger.start("t", 0, committed=10)
-    assert ledger.observe("t", 0, 12) == 10
-    # Re-reads starting past 10 (a dropped re-read) ask for the seek again...
-    for _ in range(ledger.max_attempts - 1):
-        assert ledger.observe("t", 0, 11) == 10
-    # ...until max_attempts, then the log is taken to have a real gap at 10.
-    assert ledger.observe("t", 0, 11) is None
-    assert ledger.committable("t", 0) == 12
-
-
-def test_overdue_seeks_are_retried_after_the_timeout_only() -> None:
-    clock = FakeClock()
-    ledger = OffsetLedger(reseek_after_s=2.0, clock=clock)
-    ledger.start("t", 3, committed=0)
-    assert ledger.observe("t", 3, 2) == 0
-    clock.now = 1.0
-    assert ledger.overdue_seeks() == []
-    clock.now = 2.5
-    assert ledger.overdue_seeks() == [("t", 3, 0)]
-    assert ledger.overdue_seeks() == []  # its clock restarted
-
-
-def test_redelivery_below_the_commit_point_rewinds_it() -> None:
+def test_two_gaps_fill_in_any_order() -> None:
     ledger = OffsetLedger()
     ledger.start("t", 0, committed=0)
-    for offset in range(5):
-        ledger.observe("t", 0, offset)
-    assert ledger.observe("t", 0, 2) is None  # Faust sought back to a committed offset
+    assert ledger.observe("t", 0, 3) == (0, 3)
+    assert ledger.observe("t", 0, 8) == (4, 8)
+    ledger.fill("t", 0, 4, 8)
+    assert ledger.committable("t", 0) == 0  # the first gap still holds it
+    assert ledger.gaps("t", 0) == [(0, 3)]
+    ledger.fill("t", 0, 0, 3)
+    assert ledger.committable("t", 0) == 9
+
+
+def test_records_redelivered_inside_a_gap_count_as_handled() -> None:
+    ledger = OffsetLedger()
+    ledger.start("t", 0, committed=0)
+    assert ledger.observe("t", 0, 5) == (0, 5)
+    for offset in range(0, 3):  # Faust re-fetched part of it by itself
+        assert ledger.observe("t", 0, offset) is None
     assert ledger.committable("t", 0) == 3
+    assert ledger.gaps("t", 0) == [(3, 5)]
+
+
+def test_redelivery_below_the_commit_point_is_harmless() -> None:
+    ledger = OffsetLedger()
+    ledger.start("t", 0, committed=10)
+    for offset in range(10, 15):
+        ledger.observe("t", 0, offset)
+    assert ledger.observe("t", 0, 11) is None
+    assert ledger.committable("t", 0) == 15
+
+
+def test_unknown_start_begins_at_the_first_record() -> None:
+    ledger = OffsetLedger()
+    assert ledger.observe("t", 1, 42) is None
+    assert ledger.committable("t", 1) == 43
 
 
 def test_partitions_are_independent_and_forgotten_on_revoke() -> None:
     ledger = OffsetLedger()
-    ledger.observe("t", 0, 7)
-    ledger.observe("t", 1, 3)
-    assert (ledger.committable("t", 0), ledger.committable("t", 1)) == (8, 4)
+    ledger.start("t", 0, committed=0)
+    ledger.start("t", 1, committed=0)
+    assert ledger.observe("t", 0, 2) == (0, 2)
+    assert ledger.observe("t", 1, 0) is None
+    assert ledger.committable("t", 1) == 1
     ledger.forget("t", 0)
     assert not ledger.tracking("t", 0)
     assert ledger.committable("t", 0) is None
+    ledger.fill("t", 0, 0, 2)  # a late fill for a revoked partition is ignored
+    assert not ledger.tracking("t", 0)
+
+
+@given(
+    committed=st.integers(0, 50),
+    arrivals=st.lists(st.integers(0, 120), max_size=80),
+    fill_order=st.randoms(use_true_random=False),
+)
+def test_commit_point_is_never_past_an_unhandled_offset(
+    committed: int, arrivals: list[int], fill_order: object
+) -> None:
+    """Whatever order records and fills come in, every offset below the commit point was
+    either observed or inside a filled gap, and filling every reported gap plus
+    observing every offset up to the frontier lets the commit point reach it."""
+    ledger = OffsetLedger()
+    ledger.start("t", 0, committed)
+    handled: set[int] = set(range(committed))
+    reported: list[tuple[int, int]] = []
+    for offset in arrivals:
+        if offset < committed:
+            continue  # below the commit: the consumer never delivers these
+        gap = ledger.observe("t", 0, offset)
+        handled.add(offset)
+        if gap is not None:
+            reported.append(gap)
+        point = ledger.committable("t", 0)
+        assert point is not None
+        assert all(o in handled for o in range(point))
+    fill_order.shuffle(reported)  # type: ignore[attr-defined]
+    for start, end in reported:
+        ledger.fill("t", 0, start, end)
+        handled.update(range(start, end))
+        point = ledger.committable("t", 0)
+        assert point is not None
+        assert all(o in handled for o in range(point))
+    if arrivals and any(o >= committed for o in arrivals):
+        assert ledger.committable("t", 0) == max(o for o in arrivals if o >= committed) + 1
+        assert ledger.gaps("t", 0) == []
