@@ -20,57 +20,12 @@ from streamguard.records import (
     Outcome,
     SourcePosition,
 )
+from tests.unit.factories import event_of_type, purchase, upsert
 
 NOW = 1_800_000_000.0
 NOW_TEXT = "2027-01-15T08:00:00.000Z"
 TOPIC = "events.behavior"
 SRC = SourcePosition(TOPIC, 2, 17)
-
-
-def purchase(**changes: Any) -> dict[str, Any]:
-    """A valid purchase event; a None value removes the field."""
-    event: dict[str, Any] = {
-        "event_id": "e-1",
-        "event_type": "purchase",
-        "user_id": "u-1",
-        "session_id": "s-1",
-        "product_id": "p-1",
-        "price": 12.5,
-        "currency": "USD",
-        "quantity": 1,
-        "ts": "2026-11-01T10:00:00Z",
-        "platform": "web",
-        "schema_version": 1,
-    }
-    event.update(changes)
-    return {k: v for k, v in event.items() if v is not None}
-
-
-def event_of_type(event_type: str, **changes: Any) -> dict[str, Any]:
-    """A valid behaviour event of ``event_type`` (search has a query and no product)."""
-    if event_type == "search":
-        base = purchase(event_type="search", query="red kettle", product_id=None)
-        base = {k: v for k, v in base.items() if k not in ("price", "currency", "quantity")}
-    elif event_type in ("add_to_cart", "purchase"):
-        base = purchase(event_type=event_type)
-    else:
-        base = purchase(event_type=event_type, price=None, currency=None, quantity=None)
-    base.update(changes)
-    return {k: v for k, v in base.items() if v is not None}
-
-
-def upsert(**changes: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "event_id": "pe-1",
-        "product_id": "p-1",
-        "op": "upsert",
-        "price": 20.0,
-        "currency": "USD",
-        "stock": 4,
-        "ts": 1_800_000_000_000,
-    }
-    event.update(changes)
-    return {k: v for k, v in event.items() if v is not None}
 
 
 def pipeline(stream: StreamName = "behavior", **kwargs: Any) -> RecordPipeline:

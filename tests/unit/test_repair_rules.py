@@ -15,49 +15,12 @@ from streamguard.events.models import BEHAVIOR_EVENT_TYPES, PLATFORMS, PRODUCT_O
 from streamguard.pipeline import RecordPipeline, StreamName
 from streamguard.records import CORRECTION_RULES, SourcePosition
 from streamguard.repair import _ENUMS, canonical_enum, repair_behavior, repair_product
+from tests.unit.factories import purchase, upsert
 
 NOW = 1_800_000_000.0  # processing time given to the pipeline's clock
 NOW_TEXT = "2027-01-15T08:00:00.000Z"
 SRC = SourcePosition("events.behavior", 3, 41)
 PSRC = SourcePosition("events.product", 1, 7)
-
-
-def purchase(**changes: Any) -> dict[str, Any]:
-    """A valid purchase event; ``changes`` override fields (None-valued keys are removed)."""
-    event: dict[str, Any] = {
-        "event_id": "e-1",
-        "event_type": "purchase",
-        "user_id": "u-1",
-        "session_id": "s-1",
-        "product_id": "p-1",
-        "price": 12.5,
-        "currency": "USD",
-        "quantity": 2,
-        "ts": "2026-11-01T10:00:00Z",
-        "platform": "web",
-        "schema_version": 1,
-    }
-    event.update(changes)
-    return {k: v for k, v in event.items() if v is not None}
-
-
-def upsert(**changes: Any) -> dict[str, Any]:
-    """A valid product upsert; ``changes`` override fields (None-valued keys are removed)."""
-    event: dict[str, Any] = {
-        "event_id": "pe-1",
-        "product_id": "p-1",
-        "op": "upsert",
-        "title": "Kettle",
-        "category": "home/kitchen",
-        "price": 20.0,
-        "currency": "USD",
-        "stock": 4,
-        "attributes": {"color": "red"},
-        "ts": 1_800_000_000_000,
-        "schema_version": 1,
-    }
-    event.update(changes)
-    return {k: v for k, v in event.items() if v is not None}
 
 
 def run(

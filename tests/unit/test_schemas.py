@@ -20,6 +20,7 @@ from streamguard.events.schema_files import SCHEMAS, render, schema_for, write_a
 from streamguard.pipeline import RecordPipeline, StreamName
 from streamguard.records import SourcePosition
 from streamguard.sources.synthetic import generate
+from tests.unit.factories import purchase, upsert
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 MODELS: dict[StreamName, type[BaseModel]] = {"behavior": BehaviorEvent, "product": ProductEvent}
@@ -125,19 +126,7 @@ def test_schema_of_a_clean_catalogue_with_deletes_and_searches() -> None:
 
 # --- what pydantic rejects, the JSON Schema rejects ----------------------------------
 
-BEHAVIOR = {
-    "event_id": "e-1",
-    "event_type": "purchase",
-    "user_id": "u-1",
-    "session_id": "s-1",
-    "product_id": "p-1",
-    "price": 12.5,
-    "currency": "USD",
-    "quantity": 1,
-    "ts": "2026-11-01T10:00:00Z",
-    "platform": "web",
-    "schema_version": 1,
-}
+BEHAVIOR = purchase(quantity=1)
 SEARCH = {
     "event_id": "e-2",
     "event_type": "search",
@@ -145,17 +134,7 @@ SEARCH = {
     "query": "kettle",
     "ts": 1_800_000_000_000,
 }
-PRODUCT = {
-    "event_id": "pe-1",
-    "product_id": "p-1",
-    "op": "upsert",
-    "category": "home/kitchen",
-    "price": 3.0,
-    "currency": "USD",
-    "stock": 2,
-    "attributes": {"color": "red"},
-    "ts": "2026-11-01T10:00:00.123+02:00",
-}
+PRODUCT = upsert(title=None, schema_version=None, ts="2026-11-01T10:00:00.123+02:00")
 VALID: list[tuple[StreamName, dict[str, Any]]] = [
     ("behavior", BEHAVIOR),
     ("behavior", SEARCH),
