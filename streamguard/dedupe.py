@@ -82,17 +82,23 @@ class DedupeIndex:
     ) -> SourcePosition | None:
         """Return the first record's position if this one duplicates it; else remember it."""
         now = self._clock()
-        self._evict(now)
-        seen = self._store.get(event_id)
+        order = self._order
+        # Inline test before the call: nearly every record has nothing to evict.
+        if order and (order[0][0] < now - self.window_s or len(order) > self.max_entries):
+            self._evict(now)
+        store = self._store
+        seen = store.get(event_id)
         if seen is not None:
             first = SourcePosition(str(seen[0]), int(seen[1]), int(seen[2]))
             if first == source:
                 return None
             if abs(event_time_ms - float(seen[3])) <= self._window_ms:
                 return first
-        self._store[event_id] = [source.topic, source.partition, source.offset, event_time_ms, now]
-        self._order.append((now, event_id))
-        if len(self._order) > self.max_entries:
+        # A tuple of scalars: smaller than a list, and the garbage collector stops
+        # tracking it, so a million entries do not slow every full collection.
+        store[event_id] = (source.topic, source.partition, source.offset, event_time_ms, now)
+        order.append((now, event_id))
+        if len(order) > self.max_entries:
             self._evict(now)  # never hold more than max_entries
         return None
 
