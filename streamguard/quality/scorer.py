@@ -1,0 +1,389 @@
+"""The composite quality score of one stream: a :class:`~streamguard.pipeline.PipelineObserver`.
+
+:class:`QualityScorer` watches every record of one stream through the pipeline's hooks,
+keeps the six dimensions of :mod:`streamguard.quality.dimensions`, stamps each clean
+record's ``_dq.quality_score``, and reports ``quality_drop`` findings (DESIGN.md finding
+format) when a dimension falls; the worker drains them with :meth:`drain_findings`.
+
+The composite is the weighted mean of the dimensions that have data (weights are
+renormalised over those), so a stream without a catalogue or an anomaly engine is
+scored on the rest. Default weights (:data:`DEFAULT_WEIGHTS`): validity 0.30,
+completeness 0.20, timeliness 0.15, consistency 0.15, uniqueness 0.10, anomaly 0.10.
+
+A clean record's own score uses the same weights over the same dimensions applied to
+that record: its completeness as sent, validity 1.0 (valid) or ``corrected_score``
+(corrected), uniqueness 1.0 (it is not a duplicate), timeliness 1.0 or 0.0, consistency
+1.0 / 0.5 (price off) / 0.0 (unknown product), and ``1 - anomaly_score``.
+
+Examples
+--------
+>>> import orjson
+>>> from streamguard.pipeline import RecordPipeline
+>>> from streamguard.records import SourcePosition
+>>> now = 1_800_000_000.0
+>>> scorer = QualityScorer("behavior", clock=lambda: now)
+>>> pipeline = RecordPipeline("behavior", clock=lambda: now, observers=[scorer])
+>>> event = {"event_id": "e1", "event_type": "view", "user_id": "u1", "product_id": "p1",
+...          "session_id": "s1", "platform": "web", "schema_version": 1,
+...          "ts": 1_800_000_000_000}
+>>> outcome = pipeline.process(orjson.dumps(event), SourcePosition("events.behavior", 0, 0))
+>>> outcome.record["_dq"]["quality_score"]
+1.0
+>>> _ = pipeline.process(b'{"event_id": "e2"}', SourcePosition("events.behavior", 0, 1))
+>>> scorer.close_window()  # every ``window`` records, or from tick()
+>>> snap = scorer.snapshot()
+>>> snap.dimensions["validity"], snap.fields["user_id"], snap.composite < 1.0
+(0.5, 0.5, True)
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from streamguard.quality.detector import Drop, DropDetector
+from streamguard.quality.dimensions import (
+    DEFAULT_FADING_FACTOR,
+    AnomalyRate,
+    Completeness,
+    Consistency,
+    Timeliness,
+    Uniqueness,
+    Validity,
+)
+from streamguard.records import Outcome, SourcePosition, format_ts
+
+__all__ = ["DEFAULT_WEIGHTS", "DIMENSIONS", "QualityScorer", "QualitySnapshot"]
+
+#: Dimension names, in the order reports list them.
+DIMENSIONS: Final = (
+    "validity",
+    "completeness",
+    "timeliness",
+    "consistency",
+    "uniqueness",
+    "anomaly",
+)
+#: Composite weights (sum to 1).
+DEFAULT_WEIGHTS: Final[Mapping[str, float]] = {
+    "validity": 0.30,
+    "completeness": 0.20,
+    "timeliness": 0.15,
+    "consistency": 0.15,
+    "uniqueness": 0.10,
+    "anomaly": 0.10,
+}
+_EXAMPLES: Final = 3
+_MAX_FINDINGS: Final = 100  # undrained findings kept (oldest dropped first)
+# (event_id, source, detail, value): cheap to keep, rendered only into a finding.
+_Example = tuple[Any, SourcePosition, str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QualitySnapshot:
+    """The scores of one stream at one moment (what the metrics exporter reads)."""
+
+    stream: str
+    composite: float | None
+    dimensions: dict[str, float | None]
+    fields: dict[str, float]
+    lag_seconds: float | None
+    late_events: int
+    future_events: int
+    findings: int
+
+
+def _weighted(scores: Mapping[str, float | None], weights: Mapping[str, float]) -> float | None:
+    got = total = 0.0
+    for name, score in scores.items():
+        if score is not None:
+            weight = weights[name]
+            got += weight * score
+            total += weight
+    return got / total if total else None
+
+
+class QualityScorer:
+    """Online quality of one stream; a pipeline observer (see the module docstring).
+
+    Per record the dimensions only count; every ``window`` decided records (or
+    ``max_window_s`` seconds, whichever comes first) the window closes: the dimensions
+    fold their window rates into their EWMAs, and each rate (per dimension, and per
+    field for completeness) goes to its own :class:`~streamguard.quality.DropDetector`.
+
+    Parameters
+    ----------
+    stream
+        ``"behavior"`` or ``"product"``.
+    catalogue
+        Product lookup (``.get(product_id)``) for consistency; behaviour stream only.
+    clock
+        Seconds since the epoch: "now" for timeliness, windows and ``detected_at``.
+    weights
+        Composite weights per dimension (any numbers >= 0; renormalised).
+    fading_factor
+        Weight of the newest window in every dimension's EWMA.
+    window, max_window_s
+        Records per window, and the longest a window stays open (quiet streams).
+    late_after_s, future_after_s
+        Timeliness limits on the event-time lag.
+    price_tolerance
+        Relative price difference to the catalogue that still counts as consistent.
+    anomaly_threshold
+        Anomaly scores at or above it count as anomalous.
+    corrected_score
+        A corrected record's own validity score.
+    detector_min_windows, detector_threshold, detector_min_drop
+        Passed to every :class:`~streamguard.quality.DropDetector`.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        *,
+        catalogue: Any = None,
+        clock: Callable[[], float] = time.time,
+        weights: Mapping[str, float] = DEFAULT_WEIGHTS,
+        fading_factor: float = DEFAULT_FADING_FACTOR,
+        window: int = 200,
+        max_window_s: float = 10.0,
+        late_after_s: float = 300.0,
+        future_after_s: float = 60.0,
+        price_tolerance: float = 0.5,
+        anomaly_threshold: float = 0.8,
+        corrected_score: float = 0.9,
+        detector_min_windows: int = 10,
+        detector_threshold: float = 0.5,
+        detector_min_drop: float = 0.05,
+    ) -> None:
+        if set(weights) != set(DIMENSIONS) or any(w < 0 for w in weights.values()):
+            raise ValueError(f"weights needs a weight >= 0 for each of {', '.join(DIMENSIONS)}")
+        if not 0 <= corrected_score <= 1:
+            raise ValueError("corrected_score must be in [0, 1]")
+        if window < 1 or max_window_s <= 0:
+            raise ValueError("window must be >= 1 and max_window_s > 0")
+        self.stream = stream
+        self.catalogue = catalogue
+        self.weights = dict(weights)
+        self.window = window
+        self.max_window_s = max_window_s
+        self.corrected_score = corrected_score
+        self.detector_min_windows = detector_min_windows
+        self.detector_threshold = detector_threshold
+        self.detector_min_drop = detector_min_drop
+        self._clock = clock
+        self._completeness = Completeness(stream, fading_factor=fading_factor)
+        self._validity = Validity(fading_factor)
+        self._uniqueness = Uniqueness(fading_factor)
+        self._timeliness = Timeliness(
+            late_after_s=late_after_s, future_after_s=future_after_s, fading_factor=fading_factor
+        )
+        self._consistency = (
+            Consistency(catalogue, price_tolerance=price_tolerance, fading_factor=fading_factor)
+            if catalogue is not None and stream == "behavior"
+            else None
+        )
+        self._anomaly = AnomalyRate(anomaly_threshold, fading_factor)
+        # One detector per dimension (field None) and per field for completeness.
+        self._detectors: dict[tuple[str, str | None], DropDetector] = {}
+        self._examples: dict[tuple[str, str | None], deque[_Example]] = {}
+        self._findings: deque[dict[str, Any]] = deque(maxlen=_MAX_FINDINGS)
+        self._findings_total = 0
+        self._pending_completeness: float | None = None
+        self._in_window = 0
+        self._window_started = clock()
+        self._last_source: SourcePosition | None = None
+
+    # --- PipelineObserver -----------------------------------------------------------------
+
+    def on_decoded(self, record: dict[str, Any], source: SourcePosition) -> None:
+        """Completeness of what the producer sent (before repair)."""
+        self._pending_completeness = self._completeness.learn_one(record)
+        missing = self._completeness.last_missing
+        if missing:
+            self._example("completeness", None, source, record, "missing", missing)
+            for name in missing:
+                self._example("completeness", name, source, record, "missing", name)
+
+    def on_clean(self, record: dict[str, Any], source: SourcePosition) -> None:
+        """Timeliness, consistency and anomaly; stamps ``_dq.quality_score``."""
+        dq = record["_dq"]
+        w = self.weights
+        # The record's own composite, summed inline: this runs for every clean record.
+        got = w["uniqueness"] + w["validity"] * (
+            self.corrected_score if dq.get("status") == "corrected" else 1.0
+        )
+        total = w["uniqueness"] + w["validity"]
+        completeness = self._pending_completeness
+        self._pending_completeness = None
+        if completeness is not None:
+            got += w["completeness"] * completeness
+            total += w["completeness"]
+        ts = record.get("ts")
+        try:
+            event_time = datetime.fromisoformat(ts).timestamp() if isinstance(ts, str) else None
+        except ValueError:
+            event_time = None
+        if event_time is not None:
+            on_time = self._timeliness.learn_one(event_time, self._clock())
+            got += w["timeliness"] * on_time
+            total += w["timeliness"]
+            if not on_time:
+                self._example("timeliness", None, source, record, "late or future ts", ts)
+        if self._consistency is not None:
+            consistent = self._consistency.learn_one(record)
+            if consistent is not None:
+                got += w["consistency"] * consistent
+                total += w["consistency"]
+                if consistent < 1.0:
+                    detail = "price off the catalogue" if consistent else "unknown product"
+                    self._example("consistency", None, source, record, detail)
+        anomaly_score = dq.get("anomaly_score")
+        if anomaly_score is not None:
+            if self._anomaly.learn_one(anomaly_score):
+                self._example("anomaly", None, source, record, "anomaly_score", anomaly_score)
+            if isinstance(anomaly_score, int | float) and anomaly_score == anomaly_score:
+                got += w["anomaly"] * (1.0 - min(max(float(anomaly_score), 0.0), 1.0))
+                total += w["anomaly"]
+        dq["quality_score"] = round(got / total, 4) if total else None
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        """Validity and uniqueness from the final decision; closes windows."""
+        reasons = outcome.reasons
+        duplicate = any(r.code == "duplicate" for r in reasons) if reasons else False
+        self._uniqueness.learn_one(duplicate)
+        self._validity.learn_one(outcome.status, duplicate=duplicate)
+        if reasons:
+            dimension = "uniqueness" if duplicate else "validity"
+            detail = ", ".join(f"{r.code}:{r.field}" for r in reasons[:3])
+            self._example(dimension, None, outcome.source, None, detail)
+        self._last_source = outcome.source
+        self._in_window += 1
+        if self._in_window >= self.window:
+            self.close_window()
+
+    # --- windows and findings ---------------------------------------------------------------
+
+    def _example(
+        self,
+        dimension: str,
+        field: str | None,
+        source: SourcePosition,
+        record: Mapping[str, Any] | None,
+        detail: str,
+        value: Any = None,
+    ) -> None:
+        # Runs for every bad record: keep a cheap tuple, build the dict only in a finding.
+        examples = self._examples.get((dimension, field))
+        if examples is None:
+            examples = self._examples[dimension, field] = deque(maxlen=_EXAMPLES)
+        event_id = record.get("event_id") if record is not None else None
+        examples.append((event_id, source, detail, value))
+
+    def _render_examples(self, dimension: str, field: str | None) -> list[dict[str, Any]]:
+        rendered = []
+        for event_id, source, detail, value in self._examples.get((dimension, field), ()):
+            if isinstance(value, tuple):
+                value = ", ".join(value)
+            text = detail if value is None else f"{detail} {value}"
+            rendered.append(
+                {
+                    "event_id": event_id if isinstance(event_id, str) else None,
+                    "position": source.as_dict(),
+                    "detail": text[:200],
+                }
+            )
+        return rendered
+
+    def tick(self) -> None:
+        """Close the open window if it is older than ``max_window_s`` (call on a timer)."""
+        if self._in_window and self._clock() - self._window_started >= self.max_window_s:
+            self.close_window()
+
+    def close_window(self) -> None:
+        """Fold the open window into the scores and run the drop detectors on it."""
+        self._window_started = self._clock()
+        self._in_window = 0
+        closed: list[tuple[str, dict[str | None, float]]] = [
+            ("completeness", self._completeness.close_window()),
+            ("validity", self._validity.close_window()),
+            ("uniqueness", self._uniqueness.close_window()),
+            ("timeliness", self._timeliness.close_window()),
+            ("anomaly", self._anomaly.close_window()),
+        ]
+        if self._consistency is not None:
+            closed.append(("consistency", self._consistency.close_window()))
+        for dimension, rates in closed:
+            for field, rate in rates.items():
+                detector = self._detectors.get((dimension, field))
+                if detector is None:
+                    detector = self._detectors[dimension, field] = DropDetector(
+                        min_windows=self.detector_min_windows,
+                        threshold=self.detector_threshold,
+                        min_drop=self.detector_min_drop,
+                    )
+                drop = detector.learn_one(rate)
+                if drop is not None:
+                    self._report(dimension, field, drop)
+
+    def _report(self, dimension: str, field: str | None, drop: Drop) -> None:
+        fall = drop.baseline - drop.current
+        source = self._last_source
+        self._findings_total += 1
+        self._findings.append(
+            {
+                "kind": "quality_drop",
+                "stream": self.stream,
+                "field": field,
+                "dimension": dimension,
+                "severity": "critical" if fall >= 0.2 else "warning",
+                "statistic": round(drop.current, 4),
+                "threshold": round(drop.baseline, 4),
+                "window": self.window,
+                "examples": self._render_examples(dimension, field),
+                "position": source.as_dict() if source is not None else None,
+                "detected_at": format_ts(datetime.fromtimestamp(self._clock(), tz=UTC)),
+            }
+        )
+
+    def drain_findings(self) -> list[dict[str, Any]]:
+        """The ``quality_drop`` findings since the last call (at most the last 100)."""
+        findings = list(self._findings)
+        self._findings.clear()
+        return findings
+
+    # --- reading the scores -----------------------------------------------------------------
+
+    def dimensions(self) -> dict[str, float | None]:
+        """Every dimension's stream-level score (None: no data yet or not applicable)."""
+        return {
+            "validity": self._validity.get(),
+            "completeness": self._completeness.get(),
+            "timeliness": self._timeliness.get(),
+            "consistency": self._consistency.get() if self._consistency else None,
+            "uniqueness": self._uniqueness.get(),
+            "anomaly": self._anomaly.get(),
+        }
+
+    def score(self) -> float | None:
+        """The composite stream score in [0, 1] (None before the first window closed)."""
+        return _weighted(self.dimensions(), self.weights)
+
+    def snapshot(self) -> QualitySnapshot:
+        """All scores at once, rounded to 4 places (for metrics and reports)."""
+        dims = {k: None if v is None else round(v, 4) for k, v in self.dimensions().items()}
+        composite = _weighted(dims, self.weights)
+        return QualitySnapshot(
+            stream=self.stream,
+            composite=None if composite is None else round(composite, 4),
+            dimensions=dims,
+            fields={k: round(v, 4) for k, v in self._completeness.fields().items()},
+            lag_seconds=self._timeliness.lag_seconds(),
+            late_events=self._timeliness.late,
+            future_events=self._timeliness.future,
+            findings=self._findings_total,
+        )
