@@ -99,13 +99,13 @@ class PrometheusServer:
     log_path: Path
 
     @classmethod
-    def start(cls, workdir: Path, target: str) -> PrometheusServer:
+    def start(cls, workdir: Path, *targets: str) -> PrometheusServer:
         config = workdir / "prometheus.yml"
         config.write_text(
             "global: {scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}\n"
             "scrape_configs:\n"
             "  - job_name: streamguard\n"
-            f"    static_configs: [{{targets: ['{target}']}}]\n"
+            f"    static_configs: [{{targets: {list(targets)}}}]\n"
         )
         port = free_port()
         log_path = workdir / "prometheus.log"
@@ -175,9 +175,13 @@ class Observed:
     """The running stack, and each distinct (/readyz status, body, /healthz status) seen
     from the worker's start until it was ready."""
 
-    worker: WorkerProcess
+    workers: list[WorkerProcess]
     prometheus: PrometheusServer
     readiness: list[tuple[int, str, int]]
+
+    def exposition(self) -> Exposition:
+        """What the workers' /metrics declare, together."""
+        return Exposition.parse("\n".join(w.metrics_text() for w in self.workers))
 
 
 def _http(port: int, path: str) -> tuple[int, str]:
@@ -194,30 +198,41 @@ def _http(port: int, path: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
-    """A worker with traffic processed, and a Prometheus that has scraped it."""
+    """Two workers in one consumer group (as in deploy/), traffic processed, and a
+    Prometheus that has scraped both."""
     if not Path(PROMETHEUS).exists():
         pytest.skip(f"Prometheus not installed at {PROMETHEUS} (make install adds it)")
     tmp = tmp_path_factory.mktemp("dashboards")
     topics = Topics.unique()
-    port = free_port()
-    worker = WorkerProcess(
-        worker_env(broker.bootstrap, topics, tmp / "state", port), tmp / "worker.log", port
-    )
+    ports = [free_port(), free_port()]
+    env = worker_env(broker.bootstrap, topics, tmp / "state-0", ports[0])
+    workers = [
+        WorkerProcess(
+            env
+            | {"STREAMGUARD_METRICS_PORT": str(port), "STREAMGUARD_DATA_DIR": str(tmp / f"s{i}")},
+            tmp / f"worker-{i}.log",
+            port,
+        )
+        for i, port in enumerate(ports)
+    ]
     prometheus: PrometheusServer | None = None
     try:
-        worker.start()
-        prometheus = PrometheusServer.start(tmp, f"127.0.0.1:{port}")
+        first = workers[0].start()
+        prometheus = PrometheusServer.start(tmp, *(f"127.0.0.1:{port}" for port in ports))
         # Every distinct answer of /readyz (and /healthz alongside) until it says ready.
         answers: list[tuple[int, str, int]] = []
 
         def ready() -> bool:
-            worker.check_alive()
-            status, body = _http(port, "/readyz")
+            first.check_alive()
+            status, body = _http(first.metrics_port, "/readyz")
             if status and (not answers or answers[-1][:2] != (status, body)):
-                answers.append((status, body, _http(port, "/healthz")[0]))
+                answers.append((status, body, _http(first.metrics_port, "/healthz")[0]))
             return status == 200
 
-        wait_until(ready, 60, "the worker to become ready")
+        wait_until(ready, 60, "the first worker to become ready")
+        # The second worker joins the group: Kafka splits the partitions between them.
+        workers[1].start().wait_ready()
+        first.wait_ready()
         records = generate(
             "both", RECORDS, seed=5, faults=FaultMix.uniform(0.4, "both"), product_share=0.25
         )
@@ -226,17 +241,19 @@ def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> I
         server = prometheus
 
         def all_scraped() -> bool:
-            worker.check_alive()
+            for worker in workers:
+                worker.check_alive()
             result = server.query("sum(streamguard_records_in_total)")
             return bool(result) and float(result[0]["value"][1]) >= RECORDS
 
         wait_until(all_scraped, 60, "Prometheus to scrape every record's metrics")
-        yield Observed(worker, prometheus, answers)
+        yield Observed(workers, prometheus, answers)
     finally:
         if prometheus is not None:
             prometheus.stop()
-        if worker.process is not None:
-            worker.stop()
+        for worker in workers:
+            if worker.process is not None:
+                worker.stop()
 
 
 def _all_queries() -> list[tuple[str, str, Query]]:
@@ -256,17 +273,29 @@ def test_readiness_waits_for_partitions_and_liveness_does_not(stack: Observed) -
     assert all(status == 503 and health == 200 for status, _, health in before), before
     assert any("assigned waiting" in body for _, body, _ in before), before
     # Now every declared condition holds, and Prometheus sees the ready gauge at 1.
-    status, body = _http(stack.worker.metrics_port, "/readyz")
+    status, body = _http(stack.workers[0].metrics_port, "/readyz")
     assert status == 200, body
     conditions = dict(line.split(" ", 1) for line in body.splitlines())
     assert conditions and set(conditions.values()) == {"ok"}, body
     assert "assigned" in conditions
     result = stack.prometheus.query("streamguard_worker_ready")
-    assert [float(series["value"][1]) for series in result] == [1.0]
+    assert [float(series["value"][1]) for series in result] == [1.0, 1.0]
+
+
+def test_two_workers_in_one_group_share_the_stream(stack: Observed) -> None:
+    # What deploy/ runs: both workers got partitions and processed records, and the
+    # dashboards' sums over instances account for everything produced (at least once:
+    # a late rebalance may redeliver a few).
+    per_worker = stack.prometheus.query("sum by (instance) (streamguard_records_in_total)")
+    counts = [float(series["value"][1]) for series in per_worker]
+    assert len(counts) == 2 and all(count > 0 for count in counts), per_worker
+    assert sum(counts) >= RECORDS
+    (ready,) = stack.prometheus.query("sum(streamguard_worker_ready)")
+    assert float(ready["value"][1]) == 2
 
 
 def test_every_dashboard_query_parses_and_returns_data(stack: Observed) -> None:
-    exposition = Exposition.parse(stack.worker.metrics_text())
+    exposition = stack.exposition()
     missing_core = CORE_SAMPLES - exposition.with_samples
     assert not missing_core, f"the worker stopped exporting {sorted(missing_core)}"
 
@@ -301,7 +330,7 @@ def test_every_dashboard_query_parses_and_returns_data(stack: Observed) -> None:
 def test_every_dashboard_metric_is_exported_or_pending(
     stack: Observed, record_property: Any
 ) -> None:
-    exposition = Exposition.parse(stack.worker.metrics_text())
+    exposition = stack.exposition()
     used = {m for board in DASHBOARDS for m in board.metrics()}
     pending = used - exposition.declared
     # Core metrics are never pending; the rest must be defined in the package (the unit
@@ -312,7 +341,7 @@ def test_every_dashboard_metric_is_exported_or_pending(
 
 
 def test_every_exported_metric_is_on_a_dashboard(stack: Observed) -> None:
-    exposition = Exposition.parse(stack.worker.metrics_text())
+    exposition = stack.exposition()
     assert {"streamguard_records_in", "streamguard_worker_ready"} <= exposition.families.keys()
     used = {m for board in DASHBOARDS for m in board.metrics()}
     uncovered = {
@@ -324,7 +353,7 @@ def test_every_exported_metric_is_on_a_dashboard(stack: Observed) -> None:
 
 
 def test_template_variables_list_values(stack: Observed) -> None:
-    exposition = Exposition.parse(stack.worker.metrics_text())
+    exposition = stack.exposition()
     for board in DASHBOARDS:
         for variable in board.variables:
             if variable.metric not in exposition.with_samples:
