@@ -93,6 +93,8 @@ def test_compose_runs_kraft_kafka_and_two_workers_in_one_group(compose: dict[str
     for worker in workers.values():
         assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
         assert "/readyz" in " ".join(worker["healthcheck"]["test"])
+        # Secrets come from an optional env file: its absence must not stop `up`.
+        assert all(entry["required"] is False for entry in worker.get("env_file", []))
         assert (REPO / "deploy" / ".." / worker["build"]["dockerfile"]).resolve().exists()
     assert settings[0].partitions >= len(workers), "partitions bound the useful worker count"
 
