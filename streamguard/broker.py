@@ -210,6 +210,8 @@ class EmbeddedBroker:
     neither turns TLS on), so passing either raises :class:`BrokerError`. ``binary``: a
     ``tansu`` executable (default: :func:`find_tansu_binary`). ``log_file``: where the
     broker's stdout/stderr go (appended); by default a temp file removed on :meth:`stop`.
+    ``advertised_port``: the port clients are told to use in metadata, when something
+    (a TLS terminator) listens in front of the broker; default: the listener port.
     """
 
     def __init__(
@@ -221,6 +223,7 @@ class EmbeddedBroker:
         key: Path | None = None,
         binary: Path | None = None,
         log_file: Path | None = None,
+        advertised_port: int | None = None,
         startup_timeout: float = 20.0,
         stop_timeout: float = 5.0,
     ) -> None:
@@ -242,6 +245,7 @@ class EmbeddedBroker:
         if not address.is_loopback:
             logger.warning("the embedded broker has no authentication; listening on %s", host)
         self._host = host
+        self._advertised_port = advertised_port
         self._requested_port = port or None
         self._binary = binary
         self._log_file = log_file
@@ -343,6 +347,7 @@ class EmbeddedBroker:
 
     def _launch(self, binary: Path, port: int) -> None:
         url = f"tcp://{self._host}:{port}"
+        advertised = f"tcp://{self._host}:{self._advertised_port or port}"
         command = [
             str(binary),
             "broker",
@@ -351,7 +356,7 @@ class EmbeddedBroker:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            advertised,
             "--storage-engine",
             "memory://tansu/",
         ]
@@ -425,8 +430,11 @@ class EmbeddedBroker:
                         f"{self._host}:{port} is served by another broker "
                         f"(cluster id {cluster_id!r})"
                     )
-                if (self._host, port) not in brokers:
-                    raise BrokerError(f"the broker advertises {brokers}, not {self._host}:{port}")
+                advertised = self._advertised_port or port
+                if (self._host, advertised) not in brokers:
+                    raise BrokerError(
+                        f"the broker advertises {brokers}, not {self._host}:{advertised}"
+                    )
                 return
             # Poll again shortly; waiting on the process notices an exit at once.
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -191,11 +191,15 @@ def worker_env(
 
 
 async def produce(
-    bootstrap: str, topics: Topics, records: Iterable[GeneratedRecord]
+    bootstrap: str, topics: Topics, records: Iterable[GeneratedRecord], **client: Any
 ) -> dict[tuple[str, int, int], GeneratedRecord]:
-    """Produce ``records`` and return them by the (topic, partition, offset) they got."""
+    """Produce ``records`` and return them by the (topic, partition, offset) they got.
+    ``client``: extra aiokafka options (TLS)."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024, **_CLIENT
+        bootstrap_servers=bootstrap,
+        acks="all",
+        max_request_size=4 * 1024 * 1024,
+        **{**_CLIENT, **client},
     )
     await producer.start()
     try:
@@ -231,9 +235,14 @@ class Outputs:
 
 
 async def read_outputs(
-    bootstrap: str, topics: Topics, expected: Iterable[tuple[str, int, int]], timeout_s: float
+    bootstrap: str,
+    topics: Topics,
+    expected: Iterable[tuple[str, int, int]],
+    timeout_s: float,
+    **client: Any,
 ) -> Outputs:
-    """Read every output topic from the start until all ``expected`` sources appear."""
+    """Read every output topic from the start until all ``expected`` sources appear.
+    ``client``: extra aiokafka options (TLS)."""
     wanted = set(expected)
     outputs = Outputs()
     consumer = AIOKafkaConsumer(
@@ -241,7 +250,7 @@ async def read_outputs(
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
         fetch_max_wait_ms=100,
-        **_CLIENT,
+        **{**_CLIENT, **client},
     )
     await consumer.start()
     try:
