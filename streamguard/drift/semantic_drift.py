@@ -1,0 +1,336 @@
+"""Semantic drift of one text field: has its *meaning* moved where the reference has none?
+
+Statistic (per block of ``block_size`` values): the **out-of-support share** — the share
+of the block's records whose embedding lies farther from every reference value than the
+reference's own values lie from each other (a k-nearest-neighbour two-sample test). The
+support radius is the ``support_quantile`` of the reference's leave-one-out
+nearest-neighbour distances (over distinct values), times ``radius_margin``.
+
+Why not a plain distance between distributions: streams are not i.i.d. A feed sorted by
+category, a bulk load of one department or a session burst makes a block look nothing
+like the reference *mixture*, yet every value in it sits where the reference has support.
+Only values that leave the support count here, and:
+
+* **Calibration on the stream itself.** The threshold is the largest of ``floor``, the
+  binomial bound for a block drawn from the reference (alpha 1e-4), and the highest share
+  of the last ``history_blocks`` blocks plus ``margin``: a stream whose window-to-window
+  variability is high gets a higher threshold.
+* **Runs of one value are not drift.** In a low-cardinality field (median distinct values
+  per block below ``high_cardinality``) the block must also hold at least
+  ``min_novel_values`` distinct out-of-support values, so the first run of a new category
+  in a sorted feed does not fire; in a high-cardinality field (descriptions, titles), one
+  new value taking over the block (boilerplate) does.
+* **Warm-up.** Nothing fires before the reference holds ``warmup`` values with at least
+  ``min_distinct`` distinct ones and ``calibration_blocks`` blocks were scored.
+* **Lag.** A block joins the reference ``lag_blocks`` blocks after it was scored, so a
+  drift that starts mid-block is still out of support in the next one.
+* **Adaptation.** After a finding the detector stays quiet until :meth:`acknowledge`
+  (automatic with ``auto_acknowledge``), which moves the recent blocks into the
+  reference and recalibrates.
+
+Examples
+--------
+>>> import numpy as np
+>>> from streamguard.drift.embedder import HashingEmbedder
+>>> from streamguard.records import SourcePosition
+>>> embed = HashingEmbedder(dim=64).embed
+>>> d = SemanticDriftDetector("product", "category", block_size=50, warmup=100,
+...                           clock=lambda: 0.0)
+>>> paths = ["home/kitchen", "toys/games", "books/fiction", "fashion/shoes", "beauty/skincare"]
+>>> for i in range(400):
+...     assert d.update(paths[i % 5], embed([paths[i % 5]])[0], SourcePosition("t", 0, i)) is None
+>>> titles = [f"Zentek Ultra Phone {i} with {i % 7} cameras and case" for i in range(100)]
+>>> found = [d.update(t, embed([t])[0], SourcePosition("t", 0, 400 + i))
+...          for i, t in enumerate(titles)]
+>>> hit = next(f for f in found if f is not None)
+>>> hit.kind, hit.field, hit.position.offset < 500, hit.statistic > hit.threshold
+('semantic_drift', 'category', True, True)
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from streamguard.drift.findings import Finding
+from streamguard.records import SourcePosition
+
+__all__ = ["BlockStats", "SemanticDriftDetector", "binomial_upper"]
+
+Vector = npt.NDArray[np.float32]
+
+
+def binomial_upper(n: int, p: float, alpha: float = 1e-4) -> int:
+    """Smallest k with P(Binomial(n, p) > k) <= alpha: the null's upper bound.
+
+    >>> binomial_upper(100, 0.01), binomial_upper(100, 0.5)
+    (6, 68)
+    """
+    cdf = 0.0
+    for k in range(n + 1):
+        cdf += math.comb(n, k) * p**k * (1.0 - p) ** (n - k)
+        if cdf >= 1.0 - alpha:
+            return k
+    return n
+
+
+@dataclass(frozen=True, slots=True)
+class BlockStats:
+    """What one scored block looked like (kept for metrics and tests)."""
+
+    statistic: float
+    threshold: float
+    radius: float
+    distinct: int
+    novel_distinct: int
+    fired: bool
+
+
+class SemanticDriftDetector:
+    """Out-of-support drift of one text field's embeddings (see the module docstring)."""
+
+    def __init__(
+        self,
+        stream: str,
+        field: str,
+        *,
+        block_size: int = 100,
+        warmup: int = 300,
+        min_distinct: int = 5,
+        calibration_blocks: int = 3,
+        history_blocks: int = 100,
+        lag_blocks: int = 2,
+        reference_size: int = 2000,
+        support_quantile: float = 0.99,
+        radius_margin: float = 1.15,
+        floor: float = 0.25,
+        margin: float = 0.2,
+        new_value_radius: float = 0.5,
+        min_novel_values: int = 3,
+        high_cardinality: int = 20,
+        auto_acknowledge: bool = True,
+        seed: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if block_size < 10:
+            raise ValueError("block_size must be >= 10")
+        if not 0.5 <= support_quantile <= 1.0:
+            raise ValueError("support_quantile must be in [0.5, 1]")
+        if reference_size < 2 * min_distinct or min_distinct < 2:
+            raise ValueError("need min_distinct >= 2 and reference_size >= 2 * min_distinct")
+        self.stream = stream
+        self.field = field
+        self.block_size = block_size
+        self.warmup = warmup
+        self.min_distinct = min_distinct
+        self.calibration_blocks = calibration_blocks
+        self.history_blocks = history_blocks
+        self.lag_blocks = lag_blocks
+        self.reference_size = reference_size
+        self.support_quantile = support_quantile
+        self.radius_margin = radius_margin
+        self.floor = floor
+        self.margin = margin
+        self.new_value_radius = new_value_radius
+        self.min_novel_values = min_novel_values
+        self.high_cardinality = high_cardinality
+        self.auto_acknowledge = auto_acknowledge
+        self.seed = seed
+        self._clock = clock
+        self._rng = random.Random(seed)  # noqa: S311 - reservoir sampling, not crypto
+        self._ref_texts: list[str] = []
+        self._ref_index: dict[str, int] = {}
+        self._ref_vectors: Vector | None = None
+        self._ref_seen = 0  # distinct values offered to the reservoir
+        self._ref_values = 0  # values (with repeats) absorbed
+        self._radius: float | None = None
+        self._radius_p0 = 0.0
+        self._radius_stale = True
+        self._block: list[tuple[str, Vector]] = []
+        self._pending: deque[list[tuple[str, Vector]]] = deque()
+        self._history: deque[float] = deque(maxlen=history_blocks)
+        self._new_history: deque[float] = deque(maxlen=history_blocks)
+        self._distinct_history: deque[int] = deque(maxlen=history_blocks)
+        self._open = False
+        self.last_block: BlockStats | None = None
+        self.blocks_scored = 0
+
+    @property
+    def armed(self) -> bool:
+        """True once the reference is rich enough to score blocks against."""
+        return self._ref_values >= self.warmup and len(self._ref_texts) >= self.min_distinct
+
+    @property
+    def is_open(self) -> bool:
+        """True after a finding until it is acknowledged."""
+        return self._open
+
+    def update(self, text: str, vector: Vector, position: SourcePosition) -> Finding | None:
+        """Add one value; returns a finding when the block it completes has drifted."""
+        self._block.append((text, vector))
+        if len(self._block) < self.block_size:
+            return None
+        block, self._block = self._block, []
+        if not self.armed:
+            self._absorb(block)
+            return None
+        finding = self._score(block, position)
+        self._pending.append(block)
+        while len(self._pending) > self.lag_blocks and not self._open:
+            self._absorb(self._pending.popleft())
+        if finding is not None and self.auto_acknowledge:
+            self.acknowledge()
+        return finding
+
+    def acknowledge(self) -> None:
+        """Accept the drift: recent blocks join the reference and thresholds recalibrate."""
+        while self._pending:
+            self._absorb(self._pending.popleft())
+        self._history.clear()
+        self._new_history.clear()
+        self._distinct_history.clear()
+        self._open = False
+
+    # --- reference --------------------------------------------------------------------
+
+    def _absorb(self, block: list[tuple[str, Vector]]) -> None:
+        """Reservoir-sample the block's distinct new values into the reference."""
+        self._ref_values += len(block)
+        for text, vector in block:
+            if text in self._ref_index:
+                continue
+            if self._ref_vectors is None:
+                self._ref_vectors = np.zeros((self.reference_size, len(vector)), np.float32)
+            self._ref_seen += 1
+            slot = len(self._ref_texts)
+            if slot < self.reference_size:
+                self._ref_texts.append(text)
+            else:
+                slot = self._rng.randrange(self._ref_seen)
+                if slot >= self.reference_size:
+                    continue
+                del self._ref_index[self._ref_texts[slot]]
+                self._ref_texts[slot] = text
+            self._ref_index[text] = slot
+            self._ref_vectors[slot] = vector
+            self._radius_stale = True
+
+    def _reference(self) -> Vector:
+        assert self._ref_vectors is not None
+        return self._ref_vectors[: len(self._ref_texts)]
+
+    def _support_radius(self) -> float:
+        """Quantile of leave-one-out nearest-neighbour distances in the reference."""
+        if self._radius is not None and not self._radius_stale:
+            return self._radius
+        ref = self._reference()
+        sims = ref @ ref.T
+        np.fill_diagonal(sims, -np.inf)
+        loo = np.clip(1.0 - sims.max(axis=1), 0.0, 2.0)
+        # With few distinct values the quantile is the maximum: be generous.
+        quantile = float(np.quantile(loo, self.support_quantile)) if len(loo) >= 100 else loo.max()
+        self._radius = max(0.05, float(quantile) * self.radius_margin)
+        self._radius_p0 = float(np.mean(loo > self._radius))
+        self._radius_stale = False
+        return self._radius
+
+    # --- scoring ----------------------------------------------------------------------
+
+    def _threshold(self, size: int, history: deque[float]) -> float:
+        p0 = max(self._radius_p0, 0.01)
+        null_bound = binomial_upper(size, p0) / size
+        calibrated = max(history) + self.margin if history else 0.0
+        return min(1.0, max(self.floor, null_bound, calibrated))
+
+    def _score(self, block: list[tuple[str, Vector]], position: SourcePosition) -> Finding | None:
+        radius = self._support_radius()
+        counts: dict[str, int] = {}
+        first: dict[str, Vector] = {}
+        for text, vector in block:
+            counts[text] = counts.get(text, 0) + 1
+            first.setdefault(text, vector)
+        unknown = [t for t in counts if t not in self._ref_index]
+        novelty: dict[str, float] = {}
+        if unknown:
+            sims = np.vstack([first[t] for t in unknown]) @ self._reference().T
+            for text, nearest in zip(unknown, sims.max(axis=1), strict=True):
+                novelty[text] = float(1.0 - nearest)
+        near = radius * self.new_value_radius
+        by_count = sorted(novelty, key=lambda t: -counts[t])
+        outside = [t for t in by_count if novelty[t] > radius]
+        new = [t for t in by_count if novelty[t] > near]
+        shares = (
+            sum(counts[t] for t in outside) / len(block),
+            sum(counts[t] for t in new) / len(block),
+        )
+        thresholds = (
+            self._threshold(len(block), self._history),
+            self._threshold(len(block), self._new_history),
+        )
+        typical = (
+            sorted(self._distinct_history)[len(self._distinct_history) // 2]
+            if self._distinct_history
+            else len(counts)
+        )
+        # Which statistic fired, if any: out-of-support share first, then new-value share.
+        which = -1
+        for i, (values, share, threshold) in enumerate(
+            zip((outside, new), shares, thresholds, strict=True)
+        ):
+            # Low-cardinality fields: a run of a few new values (a new category in a
+            # sorted feed) is not drift; many new distinct values are.
+            enough = len(values) >= max(self.min_novel_values, 2 * typical) or (
+                typical >= self.high_cardinality and len(values) >= 1
+            )
+            if which < 0 and share > threshold and enough:
+                which = i
+        share, threshold = shares[max(which, 0)], thresholds[max(which, 0)]
+        outside = (outside, new)[max(which, 0)]
+        calibrated = len(self._history) >= self.calibration_blocks
+        fired = calibrated and not self._open and which >= 0
+        self.blocks_scored += 1
+        self.last_block = BlockStats(share, threshold, radius, len(counts), len(outside), fired)
+        if not fired:
+            if not self._open:  # the stream's own variability, incl. guarded runs
+                self._history.append(shares[0])
+                self._new_history.append(shares[1])
+                self._distinct_history.append(len(counts))
+            return None
+        self._open = True
+        before = self._ref_texts[-3:] if len(self._ref_texts) >= 3 else list(self._ref_texts)
+        return Finding(
+            kind="semantic_drift",
+            stream=self.stream,
+            field=self.field,
+            severity="critical" if share >= 0.8 else "warning",
+            statistic=share,
+            threshold=threshold,
+            window={
+                "reference": min(self._ref_values, self.reference_size),
+                "recent": len(block),
+                "reference_distinct": len(self._ref_texts),
+            },
+            examples=[f"before: {t}" for t in before] + [f"after: {t}" for t in outside[:3]],
+            position=position,
+            detected_at=self._clock(),
+            summary=(
+                f"{self.stream}.{self.field}: {share:.0%} of the last {len(block)} values lie "
+                f"outside the reference's support (threshold {threshold:.0%})"
+            ),
+            details={
+                "statistic_name": ("out_of_support_share", "new_value_share")[which],
+                "support_radius": round(radius, 4),
+                "novel_distinct": len(outside),
+                "block_distinct": len(counts),
+                "mean_novelty": round(
+                    math.fsum(novelty[t] for t in outside) / max(1, len(outside)), 4
+                ),
+            },
+        )
