@@ -390,7 +390,27 @@ class StreamGuardApp:
             assigned = False
         recovered = cast(Any, app.tables).recovery.completed.is_set()
         self.health.set_condition("assigned", assigned and recovered)
+        self.health.set_condition("broker", await self._broker_reachable())
         self.metrics.catalogue_products.set(len(self.catalogue_table))
+
+    async def _broker_reachable(self) -> bool:
+        """Whether any bootstrap broker accepts a connection within a second.
+
+        Faust's clients keep their assignment and retry quietly while the broker is
+        down, so readiness needs its own probe. A TCP connect is what works the same
+        with TLS and SASL; the clients' own errors are in the log.
+        """
+        for address in self.bootstrap.split(","):
+            host, _, port = address.strip().rpartition(":")
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 1.0)
+            except (OSError, TimeoutError, ValueError):
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return True
+        return False
 
     def _verify_changelog_ends(self) -> None:
         """Make table recovery read to the true end of each changelog partition.
@@ -421,5 +441,5 @@ def build_app(
     settings: Settings, bootstrap: str, metrics: WorkerMetrics, health: Health
 ) -> StreamGuardApp:
     """Create the Faust app for ``bootstrap`` (``host:port[,host:port]``)."""
-    health.require("assigned")
+    health.require("assigned", "broker")
     return StreamGuardApp(settings, bootstrap, metrics, health)

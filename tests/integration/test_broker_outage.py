@@ -1,0 +1,91 @@
+"""Broker outage: the worker neither crashes nor spins while the broker is down, reports
+not ready, and goes on by itself when the broker is back.
+
+The embedded broker keeps everything in memory, so "back" is a new broker on the same
+port with the topics recreated (README: Guarantees). On Apache Kafka the log survives
+and uncommitted records are processed again after the reconnect (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from streamguard.broker import EmbeddedBroker, create_topics
+from streamguard.sources.synthetic import generate
+from tests.integration.worker_harness import (
+    Topics,
+    WorkerProcess,
+    assert_exactly_one_destination,
+    free_port,
+    produce,
+    read_outputs,
+    wait_until,
+    worker_env,
+)
+
+pytestmark = pytest.mark.integration
+
+#: A worker waiting for its broker should be close to idle (measured: ~0.06 cores).
+MAX_IDLE_CORES = 0.5
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def readiness(worker: WorkerProcess) -> tuple[int, str]:
+    status, body = worker._get("/readyz")  # noqa: SLF001 - the harness's raw HTTP helper
+    return status, body.decode()
+
+
+def test_worker_survives_a_broker_outage_and_resumes(tmp_path: Path) -> None:
+    port, metrics_port, topics = free_port(), free_port(), Topics.unique()
+    broker = EmbeddedBroker(port=port).start()
+    worker = WorkerProcess(
+        worker_env(broker.bootstrap, topics, tmp_path / "state", metrics_port),
+        tmp_path / "worker.log",
+        metrics_port,
+    )
+    try:
+        worker.start().wait_ready()
+        before = asyncio.run(produce(broker.bootstrap, topics, generate("behavior", 200, seed=1)))
+        asyncio.run(read_outputs(broker.bootstrap, topics, before, timeout_s=60))
+
+        broker.stop()
+        wait_until(
+            lambda: readiness(worker) == (503, "assigned ok\nbroker waiting\n"),
+            20,
+            "/readyz to report the broker down",
+        )
+        assert worker.process is not None
+        pid = worker.process.pid
+        cpu_before, started = cpu_seconds(pid), time.monotonic()
+        # A measurement window, not a synchronisation: how busy is it while it waits?
+        time.sleep(5)
+        cores = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - started)
+        worker.check_alive()
+        assert cores < MAX_IDLE_CORES, f"worker used {cores:.2f} cores with no broker"
+
+        broker = EmbeddedBroker(port=port).start()
+        asyncio.run(
+            create_topics(
+                broker.bootstrap,
+                {t: 3 for t in (topics.behavior, topics.product, *topics.outputs())},
+            )
+        )
+        wait_until(lambda: readiness(worker)[0] == 200, 60, "/readyz to recover")
+        after = asyncio.run(produce(broker.bootstrap, topics, generate("behavior", 100, seed=2)))
+        outputs = asyncio.run(read_outputs(broker.bootstrap, topics, after, timeout_s=90))
+        counts = assert_exactly_one_destination(topics, after, outputs)
+        assert sum(counts.values()) == 100
+        worker.check_alive()
+    finally:
+        assert worker.stop() == 0
+        broker.stop()
