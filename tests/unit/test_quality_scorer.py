@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,9 +58,13 @@ def run(pipeline: RecordPipeline, records: list[dict[str, Any] | bytes]) -> list
     return outcomes
 
 
+def fixed_now() -> float:
+    return NOW
+
+
 def scored(**kwargs: Any) -> tuple[QualityScorer, RecordPipeline]:
     observers = [kwargs.pop("before")] if "before" in kwargs else []
-    scorer = QualityScorer("behavior", clock=lambda: NOW, **kwargs)
+    scorer = QualityScorer("behavior", clock=fixed_now, **kwargs)
     pipeline = RecordPipeline(
         "behavior",
         clock=lambda: NOW,
@@ -235,3 +241,28 @@ def test_metrics_export_every_score_with_bounded_labels() -> None:
         if s.name == "streamguard_quality_score"
     }
     assert fields <= set(BehaviorEvent.model_fields) | {"_all"}
+
+
+def test_on_decoded_does_not_mutate_or_keep_the_record() -> None:
+    scorer = QualityScorer("behavior", clock=lambda: NOW)
+    record = {**VIEW, "platform": "", "extra": {"nested": [1, 2]}}
+    before = copy.deepcopy(record)
+    scorer.on_decoded(record, SourcePosition("t", 0, 0))
+    assert record == before
+    record["user_id"] = None  # repair mutates it next: the scorer must not see that
+    scorer.on_decoded({**VIEW, "event_id": "e2"}, SourcePosition("t", 0, 1))
+    scorer.close_window()
+    assert scorer.snapshot().fields["user_id"] == 1.0
+
+
+def test_pickling_round_trips_and_the_same_input_gives_the_same_scores() -> None:
+    values = generated(1500, seed=5, faults=FaultMix.uniform(0.2, "behavior"))
+    snapshots = []
+    for _ in range(2):
+        scorer, pipeline = scored(window=100)
+        run(pipeline, values[:700])
+        clone = pickle.loads(pickle.dumps(scorer))  # noqa: S301 - our own object
+        assert clone.snapshot() == scorer.snapshot()
+        run(pipeline, values[700:])
+        snapshots.append(scorer.snapshot())
+    assert snapshots[0] == snapshots[1]
