@@ -132,3 +132,46 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(
     assert sum(at_kill.values()) > 0
     assert redone == []
     assert second.stop() == 0
+
+
+def test_two_workers_in_one_group_one_killed_the_other_takes_over(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    topics = Topics.unique()
+    group = f"streamguard-test-pair-{topics.behavior[-8:]}"
+    workers = []
+    for name in ("a", "b"):
+        port = free_port()
+        env = worker_env(
+            broker.bootstrap,
+            topics,
+            tmp_path / f"state-{name}",
+            port,
+            STREAMGUARD_APP_ID=group,
+            STREAMGUARD_MAX_RECORD_BYTES=str(MAX_RECORD_BYTES),
+        )
+        workers.append(WorkerProcess(env, tmp_path / f"worker-{name}.log", port))
+    doomed, survivor = workers
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.wait_ready()
+        records = mixed_records(4000, seed=31)
+        placed = asyncio.run(produce(broker.bootstrap, topics, records))
+        # Both hold partitions and work; then one dies mid-stream.
+        wait_until(
+            lambda: records_in(doomed) > 0 and records_in(survivor) > 0,
+            60,
+            "both workers to process records",
+        )
+        doomed.kill9()
+        outputs = asyncio.run(read_outputs(broker.bootstrap, topics, placed, timeout_s=120))
+        counts = assert_exactly_one_destination(topics, placed, outputs)
+        assert sum(counts.values()) == len(records)
+        survivor.check_alive()
+        assert survivor.stop() == 0
+    finally:
+        for worker in workers:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.stop()
