@@ -316,3 +316,15 @@ def test_stop_closes_the_port() -> None:
     server.stop()
     with pytest.raises(urllib.error.URLError):
         get(url)
+
+
+def test_binds_only_the_configured_address() -> None:
+    # STREAMGUARD_METRICS_HOST: on 127.0.0.2 the server is not reachable on 127.0.0.1.
+    server = MetricsServer("127.0.0.2", 0, WorkerMetrics(), Health())
+    server.start()
+    try:
+        assert get(f"http://127.0.0.2:{server.port}/healthz")[0] == 200
+        with pytest.raises(urllib.error.URLError):
+            get(f"http://127.0.0.1:{server.port}/healthz")
+    finally:
+        server.stop()
