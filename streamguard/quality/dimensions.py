@@ -53,6 +53,10 @@ _PRODUCT_OPTIONAL: Final = GAP_FIELDS["product"]
 _CANONICAL = {v.replace("_", ""): v for v in (*BEHAVIOR_EVENT_TYPES, *PRODUCT_OPS)}
 
 
+# A tuple, not ``int | float``: isinstance() with a tuple is ~3x faster (per-record path).
+_NUMBER: Final = (int, float)
+
+
 def _canonical(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
@@ -416,8 +420,8 @@ class Consistency(_OneRate):
         price, listed = record.get("price"), product.get("price")
         score = 1.0
         if (
-            isinstance(price, int | float)
-            and isinstance(listed, int | float)
+            isinstance(price, _NUMBER)
+            and isinstance(listed, _NUMBER)
             and listed > 0
             and record.get("currency") == product.get("currency")
         ):
@@ -462,7 +466,7 @@ class AnomalyRate(_OneRate):
 
     def learn_one(self, score: float | None) -> bool:
         """Learn one record's anomaly score (None: not scored); True if anomalous."""
-        if not isinstance(score, int | float) or score != score:
+        if not isinstance(score, _NUMBER) or score != score:
             return False
         anomalous = score >= self.threshold
         self._rate.add(0.0 if anomalous else 1.0)

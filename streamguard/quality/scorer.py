@@ -197,6 +197,8 @@ class QualityScorer:
         self._in_window = 0
         self._window_started = clock()
         self._last_source: SourcePosition | None = None
+        self._ts_prefix = ""
+        self._ts_second = 0.0
 
     # --- PipelineObserver -----------------------------------------------------------------
 
@@ -224,10 +226,7 @@ class QualityScorer:
             got += w["completeness"] * completeness
             total += w["completeness"]
         ts = record.get("ts")
-        try:
-            event_time = datetime.fromisoformat(ts).timestamp() if isinstance(ts, str) else None
-        except ValueError:
-            event_time = None
+        event_time = self._event_time(ts)
         if event_time is not None:
             on_time = self._timeliness.learn_one(event_time, self._clock())
             got += w["timeliness"] * on_time
@@ -246,10 +245,34 @@ class QualityScorer:
         if anomaly_score is not None:
             if self._anomaly.learn_one(anomaly_score):
                 self._example("anomaly", None, source, record, "anomaly_score", anomaly_score)
-            if isinstance(anomaly_score, int | float) and anomaly_score == anomaly_score:
+            if isinstance(anomaly_score, (int, float)) and anomaly_score == anomaly_score:
                 got += w["anomaly"] * (1.0 - min(max(float(anomaly_score), 0.0), 1.0))
                 total += w["anomaly"]
-        dq["quality_score"] = round(got / total, 4) if total else None
+        # int(x * 1e4 + 0.5) / 1e4 rounds like round(x, 4) for x >= 0, at a tenth of the cost.
+        dq["quality_score"] = int(got / total * 10_000 + 0.5) / 10_000 if total else None
+
+    def _event_time(self, ts: Any) -> float | None:
+        """Epoch seconds of a clean record's ``ts`` (``YYYY-MM-DDTHH:MM:SS.mmmZ``).
+
+        Parsing costs ~1 µs; consecutive events mostly share their second, so the last
+        second's prefix is cached and only the milliseconds are read per record.
+        """
+        if not isinstance(ts, str):
+            return None
+        prefix = ts[:19]
+        if prefix != self._ts_prefix:
+            try:
+                second = datetime.fromisoformat(prefix + "+00:00").timestamp()
+            except ValueError:
+                return None
+            self._ts_prefix, self._ts_second = prefix, second
+        millis = ts[20:23]
+        if len(ts) == 24 and ts[19] == "." and millis.isdigit():
+            return self._ts_second + int(millis) / 1000.0
+        try:  # not the pipeline's own format: parse it whole
+            return datetime.fromisoformat(ts).timestamp()
+        except ValueError:
+            return None
 
     def on_outcome(self, outcome: Outcome) -> None:
         """Validity and uniqueness from the final decision; closes windows."""

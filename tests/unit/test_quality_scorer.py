@@ -266,3 +266,23 @@ def test_pickling_round_trips_and_the_same_input_gives_the_same_scores() -> None
         run(pipeline, values[700:])
         snapshots.append(scorer.snapshot())
     assert snapshots[0] == snapshots[1]
+
+
+@pytest.mark.parametrize(
+    ("ts", "on_time"),
+    [
+        ("2026-11-01T00:02:00.000Z", True),  # the pipeline's own format
+        ("2026-11-01T00:01:59.999Z", True),  # same second prefix cached, other millis
+        ("2026-11-01T01:02:00+01:00", True),  # any RFC 3339 still works
+        ("2026-10-31T23:00:00.000Z", False),  # an hour late
+        ("not a time", None),
+        (1_800_000_000_000, None),
+    ],
+)
+def test_event_time_parsing(ts: Any, on_time: bool | None) -> None:
+    scorer = QualityScorer("product", clock=fixed_now)
+    scorer.on_clean({"ts": "2026-11-01T00:02:00.500Z", "_dq": {}}, SourcePosition("t", 0, 0))
+    scorer.on_clean({"ts": ts, "_dq": {}}, SourcePosition("t", 0, 1))
+    snap = (scorer.close_window(), scorer.snapshot())[1]
+    expected = 1.0 if on_time is None else (1.0 + float(on_time)) / 2
+    assert snap.dimensions["timeliness"] == expected
