@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any, Final
 
 from river import stats
@@ -184,6 +185,7 @@ class Completeness:
         self._signatures: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
         self._missing: dict[str, int] = {}
         self._sig_cache: dict[Any, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._getters: dict[tuple[tuple[str, ...], tuple[str, ...]], itemgetter[Any]] = {}
 
     def _signature(self, record: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         # Applicability depends on one enum field only: cache it per raw value.
@@ -201,6 +203,18 @@ class Completeness:
         """Learn one decoded record; return its own completeness in [0, 1]."""
         signature = self._signature(record)
         self._signatures[signature] = self._signatures.get(signature, 0) + 1
+        # Fast path for the usual complete record: one C-level itemgetter call.
+        getter = self._getters.get(signature)
+        if getter is None:
+            getter = self._getters[signature] = itemgetter(*signature[0], *signature[1])
+        try:
+            values = getter(record)
+        except KeyError:
+            values = (None,)
+        if None not in values and "" not in values:
+            self.last_missing = ()
+            self._record.add(1.0)
+            return 1.0
         required, optional = signature
         missing: list[str] = []
         for name in required:
