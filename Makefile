@@ -36,5 +36,17 @@ unit: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/streamguard demo --duration $(DURATION)
 
+# Every bench/bench_<name>.py, each writing bench/results/<name>.json, then one summary
+# table. Extra arguments per script: BENCH_ARGS_<name>, e.g. BENCH_ARGS_memory="--events 200000".
+bench: $(STAMP)
+	@failed=""; for script in bench/bench_*.py; do \
+	  name=$$(basename $$script .py); name=$${name#bench_}; \
+	  eval "args=\$${BENCH_ARGS_$$name:-}"; \
+	  echo "== $$script $$args"; \
+	  $(BIN)/python $$script $$args || failed="$$failed $$name"; \
+	done; \
+	echo; $(BIN)/python bench/summary.py; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,117 @@
+"""Where a busy worker's time goes: py-spy on a ``streamguard worker`` draining a backlog.
+
+Run: ``.venv/bin/python bench/profile_worker.py [--events 30000] [--seconds 20]``.
+
+Produces the backlog on an embedded broker, starts one worker, and once it is consuming
+records ``py-spy record`` samples it (``--idle`` included, so time spent waiting on the
+event loop shows). Writes ``bench/results/profile_worker.txt``: the functions with the
+most samples, by own time and by total time, plus the raw collapsed stacks
+(``profile_worker.folded``; load it in speedscope or flamegraph.pl). Not part of
+``make bench``: it is a diagnosis tool, not a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from common import RESULTS
+from rig import produce, records_in, rig
+
+from streamguard.sources.fault_kinds import FaultMix
+from streamguard.sources.synthetic import generate
+
+
+def summarize(folded: str, top: int) -> str:
+    """Own-time and total-time tables (share of samples) from collapsed stacks.
+
+    >>> print(summarize("a;b 3\\na;c 1\\n", top=2))
+    samples: 4
+    own time:
+      75.0%  b
+      25.0%  c
+    total time:
+     100.0%  a
+      75.0%  b
+    """
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in folded.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        samples += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            total[frame] += count
+    lines = [f"samples: {samples}", "own time:"]
+    lines += [f"{100 * n / samples:6.1f}%  {name}" for name, n in own.most_common(top)]
+    lines.append("total time:")
+    lines += [f"{100 * n / samples:6.1f}%  {name}" for name, n in total.most_common(top)]
+    return "\n".join(lines)
+
+
+async def _profile(events: int, seconds: float, rate: int, out: Path) -> None:
+    faults = FaultMix.uniform(0.1, "behavior")
+    pairs = [(r.key, r.value) for r in generate("behavior", events, seed=7, faults=faults)]
+    async with rig() as the_rig:
+        await produce(the_rig.bootstrap, the_rig.topics.behavior, pairs)
+        worker = the_rig.start_worker()
+        assert worker.process is not None
+        deadline = time.monotonic() + 120
+        while records_in(worker) == 0:
+            worker.check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError("the worker never consumed a record")
+            await asyncio.sleep(0.2)
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        command = [
+            py_spy,
+            "record",
+            "--pid",
+            str(worker.process.pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            str(rate),
+            "--idle",
+            "--threads",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ]
+        # py-spy blocks for --duration: run it in a thread so the broker keeps serving.
+        await asyncio.to_thread(subprocess.run, command, check=True, capture_output=True)
+        print(f"worker consumed {records_in(worker)} of {events} while profiled")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Profile a worker and write the summary."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--top", type=int, default=40)
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    folded = RESULTS / "profile_worker.folded"
+    asyncio.run(_profile(args.events, args.seconds, args.rate, folded))
+    summary = summarize(folded.read_text(), args.top)
+    (RESULTS / "profile_worker.txt").write_text(summary + "\n")
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,329 @@
+"""The end-to-end rig shared by ``bench_e2e.py`` and ``bench_memory.py``: an embedded
+broker, unique topics, a real ``streamguard worker`` process, and Kafka clients that
+produce input and read back what came out.
+
+Workers are started exactly as the integration tests start them
+(``tests/integration/worker_harness.py``), so what is measured is what users run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the worker harness lives in tests/, not in the package
+    sys.path.insert(0, str(REPO))
+
+from streamguard.broker import EmbeddedBroker, create_topics  # noqa: E402
+from streamguard.demo import MetricsSnapshot  # noqa: E402
+from tests.integration.worker_harness import (  # noqa: E402
+    Topics,
+    WorkerProcess,
+    free_port,
+    worker_env,
+)
+
+__all__ = [
+    "PARTITIONS",
+    "Arrivals",
+    "Rig",
+    "add_worker_env_argument",
+    "copy_loop",
+    "cpu_seconds",
+    "maps_library",
+    "produce",
+    "read_arrivals",
+    "records_in",
+    "rig",
+    "rss_bytes",
+]
+
+#: Input partitions: the worker reads them all, as does the copy loop.
+PARTITIONS = 3
+_CLIENT: dict[str, Any] = {
+    "request_timeout_ms": 10_000,
+    "retry_backoff_ms": 50,
+    "metadata_max_age_ms": 5000,
+}
+
+
+@dataclass
+class Rig:
+    """A running broker and one set of topics, plus where worker logs and state go."""
+
+    broker: EmbeddedBroker
+    topics: Topics
+    workdir: Path
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port`` of the broker."""
+        return self.broker.bootstrap
+
+    def start_worker(self, **extra: str) -> WorkerProcess:
+        """Start a ``streamguard worker`` on this rig's topics (not yet ready)."""
+        port = free_port()
+        env = worker_env(
+            self.bootstrap,
+            self.topics,
+            self.workdir / f"worker-{len(self.workers)}",
+            port,
+            STREAMGUARD_PARTITIONS=str(PARTITIONS),
+            STREAMGUARD_LOG_LEVEL="WARNING",
+            **extra,
+        )
+        env.pop("STREAMGUARD_TAKE_WITHIN_S", None)  # measure the shipped default
+        log = self.workdir / f"worker-{len(self.workers)}.log"
+        worker = WorkerProcess(env, log, port).start()
+        self.workers.append(worker)
+        return worker
+
+
+@asynccontextmanager
+async def rig() -> AsyncIterator[Rig]:
+    """A broker with fresh topics; stops every worker started on it, then the broker."""
+    workdir = Path(tempfile.mkdtemp(prefix="streamguard-bench-"))
+    broker = EmbeddedBroker()
+    broker.start()
+    try:
+        topics = Topics.unique()
+        # Every topic the worker reads or writes (it would create them, but the backlog
+        # is produced before it starts).
+        layout = dict.fromkeys(topics.__dict__.values(), PARTITIONS)
+        await create_topics(broker.bootstrap, layout, **_CLIENT)
+        the_rig = Rig(broker, topics, workdir)
+        try:
+            yield the_rig
+        finally:
+            for worker in the_rig.workers:
+                worker.stop()
+    finally:
+        broker.stop()
+
+
+def _producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        max_request_size=4 * 1024 * 1024,
+        **_CLIENT,
+    )
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes]],
+    *,
+    rate: float | None = None,
+    track: bool = True,
+) -> dict[tuple[int, int], int]:
+    """Produce ``(key, value)`` pairs; returns (partition, offset) -> produce time (ms).
+
+    With ``rate``, sends are paced to that many per second (a token bucket that does not
+    drift); without, as fast as the producer takes them. ``track=False`` returns an
+    empty mapping (for millions of records nobody needs positions for).
+    """
+    from streamguard.sources.ratelimit import TokenBucket
+
+    bucket = TokenBucket(rate, burst=max(1.0, rate / 100)) if rate else None
+    producer = _producer(bootstrap)
+    await producer.start()
+    placed: dict[tuple[int, int], int] = {}
+    pending: list[asyncio.Future[Any]] = []
+
+    async def settle() -> None:
+        for future in pending:
+            meta = await future
+            if track:
+                placed[meta.partition, meta.offset] = int(meta.timestamp)
+        pending.clear()
+
+    try:
+        for key, value in records:
+            if bucket is not None:
+                await bucket.acquire()
+            pending.append(await producer.send(topic, value, key=key))
+            if len(pending) >= 10_000:
+                await settle()
+        await settle()
+    finally:
+        await producer.stop()
+    return placed
+
+
+@dataclass
+class Arrivals:
+    """Output records read back: per source position, when it was written and read."""
+
+    #: (source partition, source offset) -> (output CreateTime ms, read at ms).
+    by_source: dict[tuple[int, int], tuple[int, float]] = field(default_factory=dict)
+    messages: int = 0
+
+    def add(self, value: bytes, timestamp_ms: int) -> None:
+        """Index one clean or quarantine record by the source position it names."""
+        record = orjson.loads(value)
+        source = record["_dq"]["source"] if "_dq" in record else record["source"]
+        self.messages += 1
+        self.by_source.setdefault(
+            (source["partition"], source["offset"]), (timestamp_ms, time.time() * 1000.0)
+        )
+
+
+async def read_arrivals(
+    bootstrap: str,
+    topics: Iterable[str],
+    expected: int,
+    timeout_s: float,
+    *,
+    from_end: bool = False,
+    positioned: asyncio.Event | None = None,
+) -> Arrivals:
+    """Read ``topics`` until ``expected`` distinct sources came out: from the start, or
+    (``from_end``) only what is written after ``positioned`` is set.
+    """
+    arrivals = Arrivals()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        **_CLIENT,
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        if from_end:
+            await consumer.seek_to_end(*partitions)
+            for tp in partitions:  # resolve the lazy seek now, before anyone produces
+                await consumer.position(tp)
+        else:
+            await consumer.seek_to_beginning(*partitions)
+        if positioned is not None:
+            positioned.set()
+        deadline = time.monotonic() + timeout_s
+        while len(arrivals.by_source) < expected:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"only {len(arrivals.by_source)} of {expected} records came out "
+                    f"within {timeout_s:.0f} s"
+                )
+            batches = await consumer.getmany(timeout_ms=100, max_records=5000)
+            for messages in batches.values():
+                for message in messages:
+                    if message.value is not None:
+                        arrivals.add(message.value, message.timestamp)
+        return arrivals
+    finally:
+        await consumer.stop()
+
+
+async def copy_loop(bootstrap: str, source: str, dest: str, count: int, timeout_s: float) -> float:
+    """The transport ceiling: consume ``source``, produce every value to ``dest``, await
+    the acks before committing (the worker's delivery pattern) until ``count`` records
+    were copied. Returns the seconds from the first record read to the last ack.
+    """
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-copy-{os.getpid()}-{time.monotonic_ns()}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_wait_ms=50,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        **_CLIENT,
+    )
+    producer = _producer(bootstrap)
+    await consumer.start()
+    await producer.start()
+    copied, first = 0, None
+    deadline = time.monotonic() + timeout_s
+    try:
+        while copied < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"copied {copied} of {count} in {timeout_s:.0f} s")
+            batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+            if not batches:
+                continue
+            if first is None:
+                first = time.perf_counter()
+            acks = [
+                await producer.send(dest, message.value, key=message.key)
+                for messages in batches.values()
+                for message in messages
+            ]
+            await asyncio.gather(*acks)
+            await consumer.commit()
+            copied += len(acks)
+        assert first is not None
+        return time.perf_counter() - first
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def records_in(worker: WorkerProcess) -> int:
+    """Records the worker has consumed so far, from its own /metrics."""
+    return int(MetricsSnapshot(worker.metrics_text()).total_in)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of process ``pid``."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def maps_library(pid: int, name: str) -> bool:
+    """Whether process ``pid`` has a shared library whose path contains ``name`` mapped."""
+    with Path(f"/proc/{pid}/maps").open() as maps:
+        return any(name in line for line in maps)
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not name or not equals:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def add_worker_env_argument(parser: argparse.ArgumentParser) -> None:
+    """``--worker-env NAME=VALUE`` (repeatable): extra environment for the worker, for
+    tuning experiments (``PRODUCER_MAX_BATCH_SIZE=1048576``) or lower bounds
+    (``STREAMGUARD_DEDUPE_MAX_ENTRIES=10000``). Parsed as a list of (name, value).
+    """
+    parser.add_argument(
+        "--worker-env",
+        type=_env_pair,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the worker (repeatable)",
+    )
