@@ -139,7 +139,12 @@ class AlertManager:
         log.info("alerts: %d target(s): %s", len(self._workers), ", ".join(self._workers))
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop resolving; deliver what is queued for up to ``timeout_s`` per target."""
+        """Stop resolving; deliver what is queued for up to ``timeout_s`` per target.
+
+        Idempotent; notifications still queued afterwards are counted as dropped.
+        """
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._ticker.is_alive():
             self._ticker.join()
