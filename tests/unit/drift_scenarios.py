@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -189,3 +190,75 @@ def portuguese_feed(record: Record, i: int) -> Record | None:
 def lines(records: Iterable[Record]) -> list[bytes]:
     """JSON lines (no newline) for ``check``."""
     return [orjson.dumps(r) for r in records]
+
+
+def run_check(
+    records: Iterable[Record],
+    stream: str,
+    folder: Path,
+    *,
+    model: str = "hashing",
+    embedder: Any = None,
+) -> list[Record]:
+    """Write ``records`` as a JSON-lines file, run ``check`` on it, return its findings."""
+    from streamguard.check import check_file
+    from streamguard.config import Settings
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "events.jsonl"
+    path.write_bytes(b"\n".join(lines(records)) + b"\n")
+    out = folder / "out"
+    check_file(
+        path,
+        stream,  # type: ignore[arg-type]
+        out,
+        Settings(model=model, device="cpu"),
+        embedder=embedder,
+    )
+    return [orjson.loads(line) for line in (out / "findings.jsonl").read_bytes().splitlines()]
+
+
+def drift_findings(findings: list[Record]) -> list[Record]:
+    """Only the schema and semantic drift findings."""
+    return [f for f in findings if f["kind"] in ("schema_drift", "semantic_drift")]
+
+
+def ratings(limit: int) -> list[Record]:
+    """MovieLens ratings as behaviour events in time order (users rate in bursts)."""
+    import pytest
+
+    from streamguard.sources.replay import movielens_ratings
+
+    try:
+        events = movielens_ratings(resolve_data_dir())
+        return [e for _, e in zip(range(limit), events, strict=False)]
+    except FileNotFoundError as exc:
+        pytest.skip(f"needs ../shared/data (MovieLens): {exc}")
+
+
+def untranslated_category(record: Record, i: int) -> Record | None:
+    """Olist's category translation is lost: the raw Portuguese name arrives instead."""
+    category = record.get("category")
+    if isinstance(category, str):
+        record["category"] = _OLIST_PT.get(category, category)
+    return record
+
+
+def _olist_untranslate() -> dict[str, str]:
+    import csv
+
+    try:
+        folder = resolve_data_dir()
+    except FileNotFoundError:
+        return {}
+    path = folder / "olist" / "product_category_name_translation.csv"
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return {
+            row["product_category_name_english"]: row["product_category_name"]
+            for row in csv.DictReader(fh)
+        }
+
+
+_OLIST_PT = _olist_untranslate()
