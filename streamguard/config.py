@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     quality_late_after_s: float = Field(
         default=300.0, gt=0, description="Event-time lag beyond which an event is late."
     )
+    quality_window: int = Field(default=200, ge=1, description="Records per score window.")
+    quality_min_windows: int = Field(
+        default=10, ge=1, description="Windows learnt before a quality drop can be reported."
+    )
 
     # --- embedding model ---------------------------------------------------------------
     model: str = Field(
