@@ -18,20 +18,12 @@ from streamguard.quality import DEFAULT_WEIGHTS, DIMENSIONS, QualityMetrics, Qua
 from streamguard.records import Outcome, SourcePosition
 from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
+from tests.unit.test_quality_dimensions import VIEW as COMPLETE_VIEW
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = START.timestamp() + 120.0  # two minutes after the first generated event
 
-VIEW = {
-    "event_id": "e1",
-    "event_type": "view",
-    "user_id": "u1",
-    "product_id": "p1",
-    "session_id": "s1",
-    "platform": "web",
-    "schema_version": 1,
-    "ts": int(NOW * 1000),
-}
+VIEW = {**COMPLETE_VIEW, "ts": int(NOW * 1000)}
 
 
 class AnomalyStamp:
