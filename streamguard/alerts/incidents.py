@@ -32,13 +32,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import orjson
+
 from streamguard.alerts.targets import Notification
 from streamguard.records import format_ts
 
 __all__ = ["Incident", "IncidentBook", "group_key", "validate_finding"]
 
 _SEVERITY_RANK: Final = {"info": 0, "warning": 1, "error": 2, "critical": 3}
-_MAX_FINDING_BYTES: Final = 2000  # per finding text field, to bound notification size
+_MAX_FINDING_BYTES: Final = 2000  # per value of a finding, to bound notification size
 
 
 def validate_finding(finding: Any) -> None:
@@ -64,14 +66,26 @@ def group_key(finding: Mapping[str, Any]) -> str:
 
 
 def _clip(finding: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy safe to send: long strings cut, at most 3 examples."""
+    """A JSON-safe copy of bounded size: at most 3 examples, and any value whose JSON
+    exceeds :data:`_MAX_FINDING_BYTES` replaced by its truncated JSON text.
+
+    Findings come from other engines (numpy numbers, sets, huge examples): this keeps
+    rendering from failing in ``submit`` and bounds each notification's size.
+
+    >>> clipped = _clip({"kind": "anomaly", "examples": list(range(9)), "blob": "x" * 5000})
+    >>> clipped["examples"], len(clipped["blob"])
+    ([0, 1, 2], 2001)
+    """
     clipped: dict[str, Any] = {}
     for key, value in finding.items():
-        if isinstance(value, str) and len(value) > _MAX_FINDING_BYTES:
-            value = value[:_MAX_FINDING_BYTES] + "…"
-        elif key == "examples" and isinstance(value, list):
+        if key == "examples" and isinstance(value, list):
             value = value[:3]
-        clipped[str(key)] = value
+        encoded = orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+        if len(encoded) > _MAX_FINDING_BYTES:
+            text = value if isinstance(value, str) else encoded.decode("utf-8")
+            clipped[str(key)] = text[:_MAX_FINDING_BYTES] + "…"
+        else:
+            clipped[str(key)] = orjson.loads(encoded)
     return clipped
 
 

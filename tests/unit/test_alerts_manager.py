@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -272,3 +273,24 @@ def test_too_many_open_incidents_are_refused_and_counted(receiver: Receiver) -> 
         assert manager.open_incidents == 2
     labels = {"target": "ops", "reason": "incident_limit"}
     assert registry.get_sample_value("streamguard_alert_notifications_dropped_total", labels) == 2
+
+
+def test_findings_from_other_engines_are_made_json_safe_and_bounded(receiver: Receiver) -> None:
+    manager, _ = manager_for(AlertTarget("ops", "generic", receiver.url()))
+    huge = {"event_id": "e1", "raw": "x" * 100_000}
+    odd = finding(
+        "price",
+        statistic=np.float32(0.5),
+        examples=[huge] * 10,
+        fields={"price"},
+        position=object(),
+    )
+    with manager:
+        manager.submit(odd)
+        wait_until(lambda: receiver.count() == 1)
+    request = receiver.requests[0]
+    assert len(request.body) < 10_000
+    sent = request.json()["findings"][0]
+    assert sent["statistic"] == 0.5 and sent["fields"] == "{'price'}"  # str() of a set
+    assert sent["examples"].startswith('[{"event_id":"e1"') and sent["examples"].endswith("…")
+    assert isinstance(sent["position"], str)
