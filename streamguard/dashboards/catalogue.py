@@ -11,11 +11,22 @@ matchers, ``.*`` for All); counters are read with ``rate(...[$__rate_interval])`
 
 from __future__ import annotations
 
-from streamguard.dashboards.spec import Dashboard, Panel, Query, Row, Variable
+from streamguard.dashboards.spec import (
+    Annotation,
+    Dashboard,
+    Panel,
+    PanelKind,
+    Query,
+    Row,
+    Variable,
+)
 
-__all__ = ["DASHBOARDS", "OVERVIEW", "STREAM", "WORKER"]
+__all__ = ["DASHBOARDS", "DRIFT", "OVERVIEW", "STREAM", "WORKER"]
 
 Q = Query
+S = '{stream=~"$stream"}'
+SF = '{stream=~"$stream", field=~"$field"}'
+RATE = "[$__rate_interval]"
 
 STREAM_VAR = Variable(
     "stream", "Stream", "streamguard_records_in_total", "Event streams (behavior, product)."
@@ -23,9 +34,49 @@ STREAM_VAR = Variable(
 FIELD_VAR = Variable(
     "field",
     "Field",
-    "streamguard_quarantine_reasons_total",
-    "Schema fields (_record: the whole record; _other: fields the schema does not declare).",
+    None,
+    "Schema fields (_all: the whole stream; _record: the whole record; _other: fields the "
+    "schema does not declare).",
 )
+
+
+def quantiles(histogram: str, by: str, selector: str = "") -> tuple[Query, ...]:
+    """p50 and p99 of a histogram, per ``by`` label (``""``: over everything)."""
+    labels = f"le, {by}" if by else "le"
+    legend = f"{{{{{by}}}}} " if by else ""
+    return tuple(
+        Q(
+            f"histogram_quantile({q}, sum by ({labels}) "
+            f"(rate({histogram}_bucket{selector}{RATE})))",
+            f"{legend}p{round(q * 100)}",
+        )
+        for q in (0.5, 0.99)
+    )
+
+
+def score(
+    title: str,
+    question: str,
+    kind: PanelKind,
+    queries: tuple[Query, ...],
+    *,
+    thresholds: tuple[float, ...] = (),
+    width: int = 12,
+) -> Panel:
+    """A panel of scores or shares in [0, 1] where high is good (red below thresholds)."""
+    return Panel(
+        title,
+        question,
+        kind,
+        queries,
+        unit="percentunit",
+        width=width,
+        min=0,
+        max=1,
+        thresholds=thresholds,
+        thresholds_good_high=True,
+    )
+
 
 OVERVIEW = Dashboard(
     uid="streamguard-overview",
@@ -33,6 +84,54 @@ OVERVIEW = Dashboard(
     description="Is every stream flowing, how good is it, and is anyone being paged?",
     variables=(STREAM_VAR,),
     items=(
+        Row("Health"),
+        score(
+            "Composite quality score",
+            "How good is each stream right now, in one number (1 = perfect)?",
+            "stat",
+            (
+                Q(
+                    "max by (stream) (streamguard_quality_score"
+                    '{stream=~"$stream", dimension="composite", field="_all"})',
+                    "{{stream}}",
+                ),
+            ),
+            width=6,
+            thresholds=(0.8, 0.95),
+        ),
+        Panel(
+            "Quarantine rate",
+            "How much of each stream is being held back right now?",
+            "stat",
+            (
+                # "or ... * 0": a stream that never quarantined reads 0%, not "No data".
+                Q(
+                    "(sum by (stream) (rate(streamguard_records_out_total"
+                    f'{{stream=~"$stream", outcome="quarantine"}}{RATE})) '
+                    f"or sum by (stream) (rate(streamguard_records_out_total{S}{RATE})) * 0) "
+                    f"/ sum by (stream) (rate(streamguard_records_out_total{S}{RATE}))",
+                    "{{stream}}",
+                ),
+            ),
+            unit="percentunit",
+            width=6,
+            thresholds=(0.01, 0.05),
+        ),
+        Panel(
+            "Open incidents",
+            "Is StreamGuard paging someone right now, and about what kind of finding?",
+            "stat",
+            (Q("sum by (kind) (streamguard_alert_open_incidents)", "{{kind}}"),),
+            width=6,
+            thresholds=(1,),
+        ),
+        Panel(
+            "Workers ready",
+            "How many workers are consuming (ready: partitions assigned, state recovered)?",
+            "stat",
+            (Q("sum(streamguard_worker_ready)", "ready"),),
+            width=6,
+        ),
         Row("Flow"),
         Panel(
             "Throughput in and out",
@@ -40,13 +139,11 @@ OVERVIEW = Dashboard(
             "timeseries",
             (
                 Q(
-                    'sum by (stream) (rate(streamguard_records_in_total{stream=~"$stream"}'
-                    "[$__rate_interval]))",
+                    f"sum by (stream) (rate(streamguard_records_in_total{S}{RATE}))",
                     "{{stream}} in",
                 ),
                 Q(
-                    'sum by (stream) (rate(streamguard_records_out_total{stream=~"$stream"}'
-                    "[$__rate_interval]))",
+                    f"sum by (stream) (rate(streamguard_records_out_total{S}{RATE}))",
                     "{{stream}} out",
                 ),
             ),
@@ -58,10 +155,9 @@ OVERVIEW = Dashboard(
             "timeseries",
             (
                 Q(
-                    "sum by (stream, outcome) (rate(streamguard_records_out_total"
-                    '{stream=~"$stream"}[$__rate_interval])) '
-                    "/ ignoring (outcome) group_left sum by (stream) "
-                    '(rate(streamguard_records_out_total{stream=~"$stream"}[$__rate_interval]))',
+                    f"sum by (stream, outcome) (rate(streamguard_records_out_total{S}{RATE})) "
+                    "/ ignoring (outcome) group_left "
+                    f"sum by (stream) (rate(streamguard_records_out_total{S}{RATE}))",
                     "{{stream}} {{outcome}}",
                 ),
             ),
@@ -69,32 +165,17 @@ OVERVIEW = Dashboard(
             min=0,
             max=1,
         ),
-        Panel(
-            "Quarantine rate",
-            "How much of each stream is being held back right now?",
-            "stat",
+        score(
+            "Composite quality score over time",
+            "When did a stream's quality change, and by how much?",
+            "timeseries",
             (
-                # "or ... * 0": a stream that never quarantined reads 0%, not "No data".
                 Q(
-                    "(sum by (stream) (rate(streamguard_records_out_total"
-                    '{stream=~"$stream", outcome="quarantine"}[$__rate_interval])) '
-                    "or sum by (stream) (rate(streamguard_records_out_total"
-                    '{stream=~"$stream"}[$__rate_interval])) * 0) '
-                    "/ sum by (stream) (rate(streamguard_records_out_total"
-                    '{stream=~"$stream"}[$__rate_interval]))',
+                    "max by (stream) (streamguard_quality_score"
+                    '{stream=~"$stream", dimension="composite", field="_all"})',
                     "{{stream}}",
                 ),
             ),
-            unit="percentunit",
-            width=6,
-            thresholds=(0.01, 0.05),
-        ),
-        Panel(
-            "Workers ready",
-            "How many workers are consuming (ready: partitions assigned, state recovered)?",
-            "stat",
-            (Q("sum(streamguard_worker_ready)", "ready"),),
-            width=6,
         ),
         Panel(
             "Quarantine: top reasons",
@@ -103,7 +184,7 @@ OVERVIEW = Dashboard(
             (
                 Q(
                     "topk(10, sum by (stream, reason) (increase("
-                    'streamguard_quarantine_reasons_total{stream=~"$stream"}[$__range])))',
+                    f"streamguard_quarantine_reasons_total{S}[$__range])))",
                     "{{stream}} {{reason}}",
                     instant=True,
                 ),
@@ -116,6 +197,21 @@ OVERVIEW = Dashboard(
             (Q("sum by (topic) (streamguard_consumer_lag_records)", "{{topic}}"),),
             unit="suffix: records",
         ),
+        Panel(
+            "Findings",
+            "What have the detectors found per stream (drift, anomaly, quality drops)?",
+            "timeseries",
+            (
+                Q(
+                    f"sum by (stream, kind) (increase(streamguard_findings_total{S}{RATE}))",
+                    "{{stream}} {{kind}}",
+                ),
+                Q(
+                    f"sum by (stream) (increase(streamguard_quality_drop_findings_total{S}{RATE}))",
+                    "{{stream}} quality_drop",
+                ),
+            ),
+        ),
     ),
 )
 
@@ -125,32 +221,89 @@ STREAM = Dashboard(
     description="Which fields of a stream are broken, how, and what is being repaired?",
     variables=(STREAM_VAR, FIELD_VAR),
     items=(
+        Row("Quality dimensions"),
+        score(
+            "Dimension scores",
+            "Which quality dimension is pulling the stream's score down, and since when?",
+            "timeseries",
+            (
+                Q(
+                    'max by (dimension) (streamguard_quality_score{stream=~"$stream", '
+                    'field="_all"})',
+                    "{{dimension}}",
+                ),
+            ),
+        ),
+        Panel(
+            "Event-time lag and late or future events",
+            "Are events arriving late (or stamped in the future), and how late?",
+            "timeseries",
+            (
+                Q(
+                    f"max by (stream) (streamguard_quality_event_lag_seconds{S})",
+                    "{{stream}} lag",
+                ),
+                Q(
+                    f"sum by (stream) (rate(streamguard_quality_late_events_total{S}{RATE}))",
+                    "{{stream}} late/s",
+                ),
+                Q(
+                    f"sum by (stream) (rate(streamguard_quality_future_events_total{S}{RATE}))",
+                    "{{stream}} future/s",
+                ),
+            ),
+            unit="s",
+        ),
         Row("Fields"),
+        score(
+            "Completeness by field",
+            "Which fields go missing, and how often (share of records that carry them)?",
+            "bargauge",
+            (
+                Q(
+                    'max by (stream, field) (streamguard_quality_score{stream=~"$stream", '
+                    'dimension="completeness", field=~"$field", field!="_all"})',
+                    "{{stream}}.{{field}}",
+                    instant=True,
+                ),
+            ),
+            thresholds=(0.9, 0.99),
+        ),
+        score(
+            "Validity by field",
+            "Which fields break records (share of records with no quarantine reason on it)?",
+            "bargauge",
+            (
+                Q(
+                    "1 - sum by (stream, field) (rate("
+                    f"streamguard_quarantine_reasons_total{SF}{RATE})) "
+                    "/ on (stream) group_left "
+                    f"sum by (stream) (rate(streamguard_records_in_total{S}{RATE}))",
+                    "{{stream}}.{{field}}",
+                    instant=True,
+                ),
+            ),
+            thresholds=(0.9, 0.99),
+        ),
         Panel(
             "Quarantine reasons by field",
             "Which fields make records unusable, and for which reason?",
             "timeseries",
             (
                 Q(
-                    "sum by (field, reason) (rate(streamguard_quarantine_reasons_total"
-                    '{stream=~"$stream", field=~"$field"}[$__rate_interval]))',
+                    "sum by (field, reason) (rate("
+                    f"streamguard_quarantine_reasons_total{SF}{RATE}))",
                     "{{field}}: {{reason}}",
                 ),
             ),
             unit="suffix: rec/s",
         ),
-        Row("Repairs"),
+        Row("Repairs and anomalies"),
         Panel(
             "Corrections by rule",
             "Which repair rules are firing, and how often?",
             "timeseries",
-            (
-                Q(
-                    "sum by (rule) (rate(streamguard_corrections_total"
-                    '{stream=~"$stream", field=~"$field"}[$__rate_interval]))',
-                    "{{rule}}",
-                ),
-            ),
+            (Q(f"sum by (rule) (rate(streamguard_corrections_total{SF}{RATE}))", "{{rule}}"),),
             unit="suffix: rec/s",
         ),
         Panel(
@@ -159,11 +312,123 @@ STREAM = Dashboard(
             "table",
             (
                 Q(
-                    "sum by (rule, field) (increase(streamguard_corrections_total"
-                    '{stream=~"$stream", field=~"$field"}[$__range]))',
+                    f"sum by (rule, field) (increase(streamguard_corrections_total{SF}[$__range]))",
                     instant=True,
                 ),
             ),
+        ),
+        Panel(
+            "Anomaly score distribution",
+            "Are clean records looking more unusual than before (mass moving to the right)?",
+            "heatmap",
+            (
+                Q(
+                    f"sum by (le) (increase(streamguard_anomaly_score_bucket{S}{RATE}))",
+                    "{{le}}",
+                ),
+            ),
+        ),
+        Panel(
+            "Anomaly score quantiles",
+            "How unusual is the typical record, and the most unusual one in a hundred?",
+            "timeseries",
+            quantiles("streamguard_anomaly_score", "stream", S),
+            min=0,
+            max=1,
+        ),
+    ),
+    annotations=(
+        Annotation(
+            "Quality drops",
+            Q(
+                "sum by (stream) (increase("
+                'streamguard_quality_drop_findings_total{stream=~"$stream"}[1m])) > 0',
+                "quality_drop on {{stream}}",
+            ),
+            "quality_drop",
+            color="orange",
+        ),
+    ),
+)
+
+DRIFT = Dashboard(
+    uid="streamguard-drift",
+    title="StreamGuard / Drift",
+    description="Has the shape or the meaning of a field changed, and how close is it to firing?",
+    variables=(STREAM_VAR, FIELD_VAR),
+    items=(
+        Row("Statistics against thresholds"),
+        Panel(
+            "Closest to firing",
+            "Which fields are nearest their drift threshold (1 = fires)?",
+            "bargauge",
+            (
+                Q(
+                    "topk(15, max by (stream, field, detector) ("
+                    f"streamguard_drift_statistic{SF} / streamguard_drift_threshold{SF}))",
+                    "{{detector}} {{stream}}.{{field}}",
+                    instant=True,
+                ),
+            ),
+            unit="percentunit",
+            thresholds=(0.8, 1),
+        ),
+        *(
+            Panel(
+                f"{title} drift statistic vs threshold",
+                question,
+                "timeseries",
+                (
+                    Q(
+                        "max by (stream, field) (streamguard_drift_statistic"
+                        f'{{stream=~"$stream", field=~"$field", detector="{detector}"}})',
+                        "{{stream}}.{{field}}",
+                    ),
+                    Q(
+                        "max by (stream, field) (streamguard_drift_threshold"
+                        f'{{stream=~"$stream", field=~"$field", detector="{detector}"}})',
+                        "{{stream}}.{{field}} threshold",
+                    ),
+                ),
+            )
+            for detector, title, question in (
+                (
+                    "schema",
+                    "Schema",
+                    "Is a field appearing, disappearing or changing type (largest change in "
+                    "presence or type share)?",
+                ),
+                (
+                    "semantic",
+                    "Semantic",
+                    "Does a text field still mean what it meant (share of recent values "
+                    "outside the reference embeddings)?",
+                ),
+            )
+        ),
+        Row("Findings"),
+        Panel(
+            "Findings by kind and field",
+            "What did the detectors report, where (over the selected range)?",
+            "table",
+            (
+                Q(
+                    "sum by (stream, kind, field) (increase("
+                    f"streamguard_findings_total{SF}[$__range])) > 0",
+                    instant=True,
+                ),
+            ),
+        ),
+    ),
+    annotations=(
+        Annotation(
+            "Findings",
+            Q(
+                "sum by (stream, kind, field) (increase("
+                'streamguard_findings_total{stream=~"$stream", field=~"$field"}[1m])) > 0',
+                "{{kind}} on {{stream}}.{{field}}",
+            ),
+            "{{kind}}",
         ),
     ),
 )
@@ -171,7 +436,7 @@ STREAM = Dashboard(
 WORKER = Dashboard(
     uid="streamguard-worker",
     title="StreamGuard / Worker",
-    description="Is the worker fast enough, and which part of it is slow?",
+    description="Is the worker fast enough, which part of it is slow, and do alerts get out?",
     variables=(STREAM_VAR,),
     items=(
         Row("Latency"),
@@ -179,30 +444,14 @@ WORKER = Dashboard(
             "Record latency (Kafka timestamp to output acknowledged)",
             "How stale is a record when it reaches the clean or quarantine topic?",
             "timeseries",
-            tuple(
-                Q(
-                    f"histogram_quantile({q}, sum by (le, stream) (rate("
-                    'streamguard_record_latency_seconds_bucket{stream=~"$stream"}'
-                    "[$__rate_interval])))",
-                    f"{{{{stream}}}} p{round(q * 100)}",
-                )
-                for q in (0.5, 0.99)
-            ),
+            quantiles("streamguard_record_latency_seconds", "stream", S),
             unit="s",
         ),
         Panel(
             "Batch processing time",
             "How long does one batch take, outputs acknowledged included?",
             "timeseries",
-            tuple(
-                Q(
-                    f"histogram_quantile({q}, sum by (le, stream) (rate("
-                    'streamguard_batch_processing_seconds_bucket{stream=~"$stream"}'
-                    "[$__rate_interval])))",
-                    f"{{{{stream}}}} p{round(q * 100)}",
-                )
-                for q in (0.5, 0.99)
-            ),
+            quantiles("streamguard_batch_processing_seconds", "stream", S),
             unit="s",
         ),
         Panel(
@@ -211,12 +460,123 @@ WORKER = Dashboard(
             "timeseries",
             (
                 Q(
-                    'sum by (stream) (rate(streamguard_batch_records_sum{stream=~"$stream"}'
-                    "[$__rate_interval])) / sum by (stream) (rate("
-                    'streamguard_batch_records_count{stream=~"$stream"}[$__rate_interval]))',
+                    f"sum by (stream) (rate(streamguard_batch_records_sum{S}{RATE})) "
+                    f"/ sum by (stream) (rate(streamguard_batch_records_count{S}{RATE}))",
                     "{{stream}} mean",
                 ),
             ),
+        ),
+        Row("Embedder"),
+        Panel(
+            "Embedder batch size",
+            "Is the micro-batcher filling batches (GPU efficiency) or sending singles?",
+            "timeseries",
+            quantiles("streamguard_embedder_batch_texts", ""),
+        ),
+        Panel(
+            "Embedder batch latency",
+            "How long does one embedding batch take (cache, forward pass, detectors)?",
+            "timeseries",
+            quantiles("streamguard_embedder_batch_seconds", ""),
+            unit="s",
+        ),
+        Panel(
+            "Embedder throughput and sampling",
+            "Is the embedder keeping up, or sampling texts out (ratio below 1)?",
+            "timeseries",
+            (
+                Q(f"sum(rate(streamguard_embedder_texts_total{RATE}))", "texts/s"),
+                Q(f"sum(rate(streamguard_embedder_model_texts_total{RATE}))", "through model/s"),
+                Q(
+                    f"sum by (reason) (rate(streamguard_embedder_texts_skipped_total{RATE}))",
+                    "skipped/s {{reason}}",
+                ),
+            ),
+        ),
+        Panel(
+            "Sampling ratio and queue",
+            "What share of texts is embedded (1 = all), and how many wait for a batch?",
+            "timeseries",
+            (
+                Q("min(streamguard_embedder_sampling_ratio)", "sampling ratio"),
+                Q("sum(streamguard_embedder_queue_texts)", "queued texts"),
+            ),
+        ),
+        score(
+            "Embedding cache hit rate",
+            "Are repeated values (categories, brands, queries) served from the cache?",
+            "stat",
+            (
+                Q(
+                    f"sum(rate(streamguard_embedding_cache_hits_total{RATE})) / "
+                    f"(sum(rate(streamguard_embedding_cache_hits_total{RATE})) "
+                    f"+ sum(rate(streamguard_embedding_cache_misses_total{RATE})))",
+                    "hit rate",
+                ),
+            ),
+            width=6,
+            thresholds=(0.3, 0.7),
+        ),
+        Row("Alert delivery"),
+        Panel(
+            "Webhook outbox",
+            "Are notifications piling up for a target (a receiver down or slow)?",
+            "timeseries",
+            (
+                Q("sum by (target) (streamguard_alert_outbox_notifications)", "{{target}}"),
+                Q("sum by (target) (streamguard_alert_outbox_bytes)", "{{target}} bytes"),
+            ),
+        ),
+        Panel(
+            "Notifications sent, failed and dropped",
+            "Do alerts reach their targets, and is anything given up or dropped?",
+            "timeseries",
+            (
+                Q(
+                    "sum by (target, status) (rate("
+                    f"streamguard_alert_notifications_sent_total{RATE}))",
+                    "{{target}} sent {{status}}",
+                ),
+                Q(
+                    f"sum by (target) (rate(streamguard_alert_notifications_failed_total{RATE}))",
+                    "{{target}} failed",
+                ),
+                Q(
+                    "sum by (target, reason) (rate("
+                    f"streamguard_alert_notifications_dropped_total{RATE}))",
+                    "{{target}} dropped {{reason}}",
+                ),
+            ),
+            unit="suffix: /s",
+        ),
+        Panel(
+            "Delivery errors and rate limiting",
+            "Why do delivery attempts fail (4xx, 429, 5xx, timeouts), and are we throttled?",
+            "timeseries",
+            (
+                Q(
+                    "sum by (target, reason) (rate("
+                    f"streamguard_alert_delivery_errors_total{RATE}))",
+                    "{{target}} {{reason}}",
+                ),
+                Q(
+                    f"sum by (target) (rate(streamguard_alert_rate_limited_total{RATE}))",
+                    "{{target}} rate-limited",
+                ),
+            ),
+            unit="suffix: /s",
+        ),
+        Panel(
+            "Findings submitted to the alert manager",
+            "How many findings reach the alert manager, by kind (before grouping)?",
+            "timeseries",
+            (
+                Q(
+                    f"sum by (kind) (rate(streamguard_alert_findings_total{RATE}))",
+                    "{{kind}}",
+                ),
+            ),
+            unit="suffix: /s",
         ),
         Row("State"),
         Panel(
@@ -253,4 +613,4 @@ WORKER = Dashboard(
 )
 
 #: Every dashboard, in the order Grafana lists them.
-DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, STREAM, WORKER)
+DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, STREAM, DRIFT, WORKER)

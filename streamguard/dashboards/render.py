@@ -69,8 +69,10 @@ def _new_panel(panel: Panel) -> _PanelBuilder:
 
 
 def _thresholds(panel: Panel) -> builder.ThresholdsConfig:
-    colours = ["red", "orange", "green"] if panel.thresholds_good_high else ["green", "orange"]
-    colours += ["red"] * len(panel.thresholds)
+    # From good to bad: green, (orange for each step in between,) red.
+    colours = ["green", *["orange"] * (len(panel.thresholds) - 1), "red"]
+    if panel.thresholds_good_high:
+        colours.reverse()
     steps = [model.Threshold(value=None, color=colours[0])]
     steps += [
         model.Threshold(value=value, color=colours[i + 1])

@@ -123,12 +123,19 @@ class Variable:
 
     name: str
     label: str
-    metric: str
+    metric: str | None
+    """The metric whose series list the values; None: every series with the label."""
     description: str
 
     @property
     def query(self) -> str:
-        """Grafana's Prometheus variable query."""
+        """Grafana's Prometheus variable query.
+
+        >>> Variable("field", "Field", None, "").query
+        'label_values(field)'
+        """
+        if self.metric is None:
+            return f"label_values({self.name})"
         return f"label_values({self.metric}, {self.name})"
 
 
@@ -168,5 +175,5 @@ class Dashboard:
     def metrics(self) -> tuple[str, ...]:
         """Every StreamGuard sample name the dashboard reads, variables included."""
         names = [m for q in self.queries() for m in q.metrics()]
-        names += [v.metric for v in self.variables]
+        names += [v.metric for v in self.variables if v.metric is not None]
         return tuple(dict.fromkeys(names))

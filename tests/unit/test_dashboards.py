@@ -11,15 +11,19 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics import MetricWrapperBase
 
+from streamguard.alerts.metrics import AlertMetrics
 from streamguard.dashboards import DASHBOARDS, GRAFANA_DEFAULTS, Query, metric_family
 from streamguard.dashboards.__main__ import expected_files, main
 from streamguard.dashboards.render import DATASOURCE_UID, render
+from streamguard.drift.metrics import DriftMetrics
 from streamguard.metrics import WorkerMetrics
+from streamguard.quality.metrics import QualityMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "grafana"
-PACKAGE = REPO / "streamguard"
 
 
 def committed(uid: str) -> dict[str, Any]:
@@ -56,7 +60,7 @@ def test_check_mode_reports_stale_files_and_writes_nothing(
 
 def test_the_five_dashboards_exist_with_unique_uids() -> None:
     titles = {board.title.removeprefix("StreamGuard / ") for board in DASHBOARDS}
-    assert titles >= {"Overview", "Stream detail", "Worker"}
+    assert titles >= {"Overview", "Stream detail", "Drift", "Worker"}
     assert len({board.uid for board in DASHBOARDS}) == len(DASHBOARDS)
 
 
@@ -88,7 +92,7 @@ def test_template_variables_stream_and_field(board: Any) -> None:
         assert "field" in variables
     for name, variable in variables.items():
         assert variable["type"] == "query"
-        assert re.fullmatch(rf"label_values\(streamguard_\w+, {name}\)", variable["query"])
+        assert re.fullmatch(rf"label_values\((streamguard_\w+, )?{name}\)", variable["query"])
         assert variable["includeAll"] and variable["multi"] and variable["allValue"] == ".*"
     # A variable the dashboard defines is one its queries use, and vice versa.
     used = {m for q in board.queries() for m in re.findall(r"\$(\w+)", q.expr)}
@@ -107,35 +111,67 @@ def test_concrete_rejects_an_unknown_variable() -> None:
         Query('up{tenant="$tenant"}').concrete(GRAFANA_DEFAULTS)
 
 
-def _defined_in_package() -> set[str]:
-    """Metric names written as literals anywhere in streamguard/ except the dashboards."""
-    names: set[str] = set()
-    for path in PACKAGE.rglob("*.py"):
-        if "dashboards" not in path.parts:
-            names |= set(re.findall(r"[\"'](streamguard_[a-z0-9_]+)[\"']", path.read_text()))
-    return names
+def declared_metrics() -> dict[str, frozenset[str]]:
+    """Sample name -> label names, for every metric family StreamGuard's packages define.
+
+    All in one registry, so two packages claiming one name fail here too.
+    """
+    registry = CollectorRegistry()
+    holders = [
+        WorkerMetrics(registry),
+        QualityMetrics(registry),
+        DriftMetrics(registry),
+        AlertMetrics(registry),
+    ]
+    declared = {}
+    for holder in holders:
+        for metric in vars(holder).values():
+            if not isinstance(metric, MetricWrapperBase):
+                continue
+            # prometheus_client keeps name, type and label names in private attributes.
+            name, kind = metric._name, metric._type  # noqa: SLF001
+            labels = frozenset(metric._labelnames)  # noqa: SLF001
+            if kind == "counter":
+                declared[f"{name}_total"] = labels
+            elif kind == "histogram":
+                declared[f"{name}_bucket"] = labels | {"le"}
+                declared[f"{name}_sum"] = declared[f"{name}_count"] = labels
+            else:
+                declared[name] = labels
+    return declared
 
 
-def test_every_dashboard_metric_is_defined_by_streamguard() -> None:
-    defined = _defined_in_package()
-    assert "streamguard_records_in_total" in defined
-    unknown = set()
+DECLARED = declared_metrics()
+#: Labels Prometheus adds to every scraped series.
+TARGET_LABELS = frozenset({"instance", "job"})
+
+
+def test_every_dashboard_metric_is_declared_by_streamguard() -> None:
+    assert "streamguard_records_in_total" in DECLARED and len(DECLARED) >= 40
+    unknown = {m for board in DASHBOARDS for m in board.metrics()} - DECLARED.keys()
+    assert not unknown, f"dashboards read metrics nothing declares: {sorted(unknown)}"
+
+
+def test_every_label_a_query_uses_exists_on_its_metrics() -> None:
+    checked = 0
     for board in DASHBOARDS:
-        for sample in board.metrics():
-            family = metric_family(sample)
-            # Counters may be declared with or without the _total suffix.
-            if not {sample, family, family.removesuffix("_total")} & defined:
-                unknown.add(sample)
-    assert not unknown, f"dashboards read metrics nothing defines: {sorted(unknown)}"
+        for query in board.queries():
+            # Matchers attached to a metric name: metric{label="..", label=~".."}.
+            for metric, matchers in re.findall(r"(streamguard_\w+)\{([^}]*)\}", query.expr):
+                used = set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", matchers))
+                assert used <= DECLARED[metric], (board.uid, query.expr, used - DECLARED[metric])
+                checked += 1
+            # Grouping and matching labels come from one of the query's metrics.
+            available = set(TARGET_LABELS).union(*(DECLARED[m] for m in query.metrics()))
+            for clause in re.findall(r"\b(?:by|on|ignoring)\s*\(([^)]*)\)", query.expr):
+                grouped = {label.strip() for label in clause.split(",") if label.strip()}
+                assert grouped <= available, (board.uid, query.expr, grouped - available)
+    assert checked >= 30
 
 
-def test_every_worker_metric_is_on_a_dashboard() -> None:
+def test_every_declared_metric_is_on_a_dashboard() -> None:
     used = {metric_family(m) for board in DASHBOARDS for m in board.metrics()}
-    families = {
-        family.name + ("_total" if family.type == "counter" else "")
-        for family in WorkerMetrics().registry.collect()
-    }
-    assert len(families) >= 10
+    families = {metric_family(name) for name in DECLARED}
     assert not families - used, f"on no panel: {sorted(families - used)}"
 
 
@@ -157,3 +193,19 @@ def test_provisioning_points_at_the_generated_dashboards() -> None:
     assert provider["type"] == "file"
     # docker-compose mounts grafana/dashboards at this path (checked in the deploy tests).
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards/streamguard"
+
+
+def test_threshold_colours_run_from_good_to_bad_the_declared_way() -> None:
+    checked = 0
+    for board in DASHBOARDS:
+        by_title = {p["title"]: p for p in panels(committed(board.uid))}
+        for panel in board.panels():
+            if not panel.thresholds:
+                continue
+            steps = by_title[panel.title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            assert [s["value"] for s in steps] == [None, *panel.thresholds]
+            # Low values first: red when high is good (scores), green otherwise (error rates).
+            low, high = ("red", "green") if panel.thresholds_good_high else ("green", "red")
+            assert (steps[0]["color"], steps[-1]["color"]) == (low, high), panel.title
+            checked += 1
+    assert checked >= 4

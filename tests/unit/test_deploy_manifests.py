@@ -136,6 +136,11 @@ def test_compose_mounts_the_prometheus_and_alertmanager_configs(compose: dict[st
         if name.startswith("worker"):
             port = settings_from_env(service["environment"]).metrics_port
             assert f"{name}:{port}" in targets, f"Prometheus does not scrape {name}"
+    # Grafana's $__rate_interval assumes the workers' scrape interval.
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "streamguard"]
+    interval = job.get("scrape_interval", config.get("global", {}).get("scrape_interval"))
+    datasource = load(REPO / "grafana/provisioning/datasources/prometheus.yaml")
+    assert datasource["datasources"][0]["jsonData"]["timeInterval"] == interval
 
 
 def test_gpu_overlay_uses_the_cuda_image_and_reserves_a_gpu() -> None:
