@@ -165,11 +165,15 @@ class AlertManager:
 
     # --- findings in ------------------------------------------------------------------------
 
-    def submit(self, finding: Mapping[str, Any]) -> None:
+    def submit(self, finding: Mapping[str, Any] | Any) -> None:
         """Account for one finding (DESIGN.md finding format); never blocks on I/O.
 
-        Raises ``TypeError``/``ValueError`` when the finding has no ``kind`` or ``stream``.
+        ``finding`` is a dict, or an object with ``as_dict()`` returning one (the drift
+        engine's ``Finding``). Raises ``TypeError``/``ValueError`` when it has no
+        ``kind`` or ``stream``.
         """
+        if not isinstance(finding, Mapping) and callable(getattr(finding, "as_dict", None)):
+            finding = finding.as_dict()
         validate_finding(finding)
         self.metrics.findings.labels(finding_kind(finding["kind"])).inc()
         with self._lock:
@@ -180,7 +184,7 @@ class AlertManager:
                     self.metrics.dropped.labels(name, "incident_limit").inc()
             self._dispatch([notification] if notification is not None else [])
 
-    def submit_many(self, findings: Iterable[Mapping[str, Any]]) -> None:
+    def submit_many(self, findings: Iterable[Mapping[str, Any] | Any]) -> None:
         """:meth:`submit` each finding."""
         for finding in findings:
             self.submit(finding)

@@ -294,3 +294,15 @@ def test_findings_from_other_engines_are_made_json_safe_and_bounded(receiver: Re
     assert sent["statistic"] == 0.5 and sent["fields"] == "{'price'}"  # str() of a set
     assert sent["examples"].startswith('[{"event_id":"e1"') and sent["examples"].endswith("…")
     assert isinstance(sent["position"], str)
+
+
+def test_drift_engine_findings_are_accepted_as_objects(receiver: Receiver) -> None:
+    class EngineFinding:  # the drift engine's Finding has as_dict() with the same keys
+        def as_dict(self) -> dict[str, Any]:
+            return finding("title", kind="semantic_drift")
+
+    manager, _ = manager_for(AlertTarget("ops", "generic", receiver.url()))
+    with manager:
+        manager.submit_many([EngineFinding(), EngineFinding()])
+        wait_until(lambda: receiver.count() == 1)
+    assert receiver.bodies()[0]["group_key"] == "behavior/semantic_drift/title"
