@@ -39,7 +39,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamguard.drift.anomaly import NumericAnomaly, RunningStats, TextSurprise, z_to_score
+from streamguard.drift.anomaly import (
+    KeyedPrice,
+    NumericAnomaly,
+    RunningStats,
+    TextSurprise,
+    z_to_score,
+)
 from streamguard.drift.batcher import Item, MicroBatcher, embed_items
 from streamguard.drift.cache import EmbeddingCache
 from streamguard.drift.embedder import Embedder
@@ -50,7 +56,7 @@ from streamguard.drift.semantic_drift import SemanticDriftDetector
 from streamguard.events.models import BEHAVIOR_EVENT_TYPES, PRODUCT_OPS, BehaviorEvent, ProductEvent
 from streamguard.records import Outcome, SourcePosition
 
-__all__ = ["TEXT_FIELDS", "DriftEngine", "dispatch_batch"]
+__all__ = ["SURPRISE_FIELDS", "TEXT_FIELDS", "DriftEngine", "dispatch_batch", "export_batcher"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,8 @@ TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "behavior": ("query",),
     "product": ("title", "description", "category", "brand"),
 }
+#: Text fields scored for character-level surprise (random-character titles).
+SURPRISE_FIELDS = frozenset({"title", "query"})
 _NUMERIC = {"behavior": ("price", "quantity"), "product": ("price", "stock")}
 _DECLARED = {
     "behavior": tuple(BehaviorEvent.model_fields),
@@ -179,8 +187,12 @@ class DriftEngine:
             **dict(schema_options or {}),
         )
         self.numeric = NumericAnomaly(**dict(anomaly_options or {}))
+        self.prices = KeyedPrice()
         self._numeric_fields = _NUMERIC[stream]
-        self._surprise = {field: TextSurprise() for field in self.text_fields}
+        # Character surprise on short fields only: descriptions are long and varied.
+        self._surprise = {
+            field: TextSurprise() for field in self.text_fields if field in SURPRISE_FIELDS
+        }
         self.semantic: dict[str, SemanticDriftDetector] = {}
         self._centroids: dict[str, _Centroid] = {}
         self._findings: deque[Finding] = deque(maxlen=max_findings)
@@ -237,16 +249,22 @@ class DriftEngine:
                 features[name] = float(value)
         group = self._group(record)
         score = self.numeric.score_and_learn(group, features) if features else 0.0
-        culprit = (
-            max(features, key=lambda n: self.numeric.score_one(group, {n: features[n]}))
-            if score >= self.anomaly_threshold
-            else None
-        )
+        culprit = None
+        if score >= self.anomaly_threshold:
+            culprit = max(features, key=lambda n: self.numeric.score_one(group, {n: features[n]}))
+        price = features.get("price")
+        if self.stream == "behavior" and price is not None and record.get("product_id"):
+            # behaviour events carry no category: compare with the product's usual price
+            key = (record["product_id"], record.get("currency"))
+            product_score = self.prices.score_and_learn(key, price)
+            if product_score > score:
+                score, culprit = product_score, "price"
         for field in self.text_fields:
             text = record.get(field)
             if not isinstance(text, str) or not text:
                 continue
-            text_score = self._surprise[field].score_and_learn(text)
+            surprise = self._surprise.get(field)
+            text_score = surprise.score_and_learn(text) if surprise is not None else 0.0
             vector = self.cache.peek(text)
             centroid = self._centroids.get(field)
             if vector is not None and centroid is not None:
