@@ -366,7 +366,7 @@ class QualityScorer:
                 "severity": "critical" if fall >= 0.2 else "warning",
                 "statistic": round(drop.current, 4),
                 "threshold": round(drop.baseline, 4),
-                "window": self.window,
+                "window": {"records": self.window, "windows": drop.windows},
                 "examples": self._render_examples(dimension, field),
                 "position": source.as_dict() if source is not None else None,
                 "detected_at": format_ts(datetime.fromtimestamp(self._clock(), tz=UTC)),
