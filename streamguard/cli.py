@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("streamguard.sources.generate_command", "synthetic event producer"),
     "replay": ("streamguard.sources.replay_command", "replay MovieLens / Olist as events"),
     "demo": ("streamguard.demo", "broker + generator + worker + live summary"),
+    "eval-recommender": (
+        "streamguard.recommender.evaluate",
+        "prequential HR@K / NDCG@K of the recommender on a behaviour JSON-lines file",
+    ),
 }
 
 

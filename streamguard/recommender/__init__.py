@@ -1,0 +1,41 @@
+"""The incrementally refreshed recommender fed by clean behaviour events (no Kafka here).
+
+* :class:`CooccurrenceRecommender` — the model: ``learn_one(event)``,
+  ``recommend(user_id, k)``, ``update_product(record)`` / ``remove_product(id)``,
+  ``snapshot()`` / ``restore(data)``.
+* :class:`RefreshPolicy` — which users to publish, at most once per interval each.
+* :class:`RecommenderService` — both, plus records and metrics, as the worker uses them.
+* :mod:`.evaluate` — ``streamguard eval-recommender``.
+"""
+
+from streamguard.recommender.config import DEFAULT_EVENT_WEIGHTS, RecommenderConfig
+from streamguard.recommender.metrics import RecommenderMetrics
+from streamguard.recommender.model import ALGORITHM, CooccurrenceRecommender
+from streamguard.recommender.popularity import PopularityRanking
+from streamguard.recommender.records import recommendation_record
+from streamguard.recommender.refresh import RefreshPolicy
+from streamguard.recommender.service import RecommenderService
+from streamguard.recommender.snapshot import (
+    SnapshotError,
+    read_snapshot,
+    restore,
+    snapshot,
+    write_snapshot,
+)
+
+__all__ = [
+    "ALGORITHM",
+    "DEFAULT_EVENT_WEIGHTS",
+    "CooccurrenceRecommender",
+    "PopularityRanking",
+    "RecommenderConfig",
+    "RecommenderMetrics",
+    "RecommenderService",
+    "RefreshPolicy",
+    "SnapshotError",
+    "read_snapshot",
+    "recommendation_record",
+    "restore",
+    "snapshot",
+    "write_snapshot",
+]

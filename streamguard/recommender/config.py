@@ -1,0 +1,116 @@
+"""The recommender's knobs, in one frozen object."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["DEFAULT_EVENT_WEIGHTS", "RecommenderConfig"]
+
+#: How much one interaction moves a user's profile, by event type.
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
+    "purchase": 4.0,
+    "add_to_cart": 3.0,
+    "click": 2.0,
+    "view": 1.0,
+    "remove_from_cart": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    """Every knob of :class:`~streamguard.recommender.model.CooccurrenceRecommender`.
+
+    The defaults were chosen by measurement on MovieLens (see BENCHMARKS.md).
+
+    Examples
+    --------
+    >>> RecommenderConfig().window
+    5
+    >>> RecommenderConfig(max_neighbours=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_neighbours must be >= 1
+    """
+
+    #: Profile weight per event type; other types (unknown ones) get ``default_weight``.
+    event_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
+    default_weight: float = 1.0
+    #: A new interaction pairs with the user's last ``window`` items...
+    window: int = 5
+    #: ...each step further back counting this much less.
+    window_decay: float = 0.7
+    #: Pair weight from the new item back to the earlier one (forward is 1).
+    backward_weight: float = 0.5
+    #: Per new interaction, the user's older interests keep this share of their weight.
+    user_decay: float = 0.8
+    #: Time half-life of a user's interests (event time), on top of ``user_decay``.
+    user_half_life_s: float = 86_400.0
+    #: Time half-life of co-occurrence counts (event time): newer pairs outweigh old ones.
+    pair_half_life_s: float = 365 * 86_400.0
+    #: Neighbours kept per item (rows grow to 1.5 times this, then are cut back).
+    max_neighbours: int = 30
+    #: Candidate scores kept per user (grow to twice this, then are cut back).
+    max_candidates: int = 50
+    #: Items remembered per user for "already interacted" exclusion.
+    max_history: int = 1000
+    max_users: int = 100_000
+    max_items: int = 100_000
+    #: Products remembered as deleted / out of stock / quarantined.
+    max_unavailable: int = 100_000
+
+    def __post_init__(self) -> None:
+        for name in (
+            "window",
+            "max_neighbours",
+            "max_candidates",
+            "max_history",
+            "max_users",
+            "max_items",
+            "max_unavailable",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be >= 1")
+        for name in ("window_decay", "user_decay"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1]")
+        for name in ("user_half_life_s", "pair_half_life_s"):
+            value = getattr(self, name)
+            if not value > 0.0:  # inf is allowed: no time decay
+                raise ValueError(f"{name} must be > 0 (inf for no decay)")
+        for name in ("backward_weight", "default_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"{name} must be a finite number >= 0")
+        for event_type, weight in self.event_weights.items():
+            if not isinstance(event_type, str) or not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"event weight {event_type!r}: must be a finite number >= 0")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (an infinite half-life is written as None)."""
+        data = asdict(self)
+        for name in ("user_half_life_s", "pair_half_life_s"):
+            if math.isinf(data[name]):
+                data[name] = None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecommenderConfig:
+        """Inverse of :meth:`as_dict`; unknown keys are an error."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown recommender settings: {sorted(unknown)}")
+        values = dict(data)
+        for name in ("user_half_life_s", "pair_half_life_s"):
+            if name in values and values[name] is None:
+                values[name] = math.inf
+        if "event_weights" in values:
+            weights = values["event_weights"]
+            if not isinstance(weights, dict):
+                raise ValueError("event_weights must be an object")
+            values["event_weights"] = {str(k): float(v) for k, v in weights.items()}
+        return cls(**values)

@@ -1,0 +1,284 @@
+"""``streamguard eval-recommender EVENTS.jsonl --k 10``: prequential evaluation.
+
+Events are read in file order. For every event with a ``product_id`` whose user had an
+earlier event, the model is asked for its top-K *before* it learns the event: a hit when
+the event's product is in the list (HR@K), discounted by rank (NDCG@K, one relevant
+item: ``1 / log2(rank + 1)``). The popularity baseline (most popular so far, excluding
+what the user has seen) is scored on the same events in the same run.
+
+Prints a human table, then, as the last line of stdout, one JSON object. Lines that are
+not JSON objects with a ``user_id`` are skipped and counted. Exit code 0 when it ran,
+2 when it could not (missing file, bad ``--k``).
+
+Examples
+--------
+>>> events = [
+...     {"user_id": "a", "product_id": "x"}, {"user_id": "a", "product_id": "y"},
+...     {"user_id": "b", "product_id": "x"}, {"user_id": "b", "product_id": "y"},
+... ]
+>>> result = evaluate(events, k=1)
+>>> result.evaluated, result.hr_at_k, result.baseline_hr_at_k
+(2, 0.5, 0.5)
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from streamguard.recommender._events import interaction
+from streamguard.recommender.model import CooccurrenceRecommender
+from streamguard.recommender.popularity import PopularityRanking
+
+if TYPE_CHECKING:
+    from streamguard.config import Settings
+
+__all__ = [
+    "EvaluationResult",
+    "PopularityBaseline",
+    "RankingModel",
+    "add_arguments",
+    "evaluate",
+    "format_table",
+    "read_events",
+    "run",
+]
+
+
+class RankingModel(Protocol):
+    """What :func:`evaluate` needs of a model (:class:`CooccurrenceRecommender` has it)."""
+
+    @property
+    def version(self) -> str:
+        """Names the model (and its state) in the report."""
+        ...
+
+    def learn_one(self, event: Mapping[str, Any]) -> bool:
+        """Learn one event; True when it was used."""
+        ...
+
+    def recommend(self, user_id: str, k: int = 10) -> Sequence[tuple[str, float]]:
+        """Top-k ``(product_id, score)``, best first."""
+        ...
+
+
+class PopularityBaseline:
+    """Most popular so far, excluding every item the user interacted with (unbounded).
+
+    >>> baseline = PopularityBaseline()
+    >>> for user, item in [("a", "x"), ("b", "x"), ("b", "y")]:
+    ...     baseline.learn_one({"user_id": user, "product_id": item})
+    >>> baseline.recommend("a", 2), baseline.recommend("new", 2)
+    (['y'], ['x', 'y'])
+    """
+
+    def __init__(self) -> None:
+        self._ranking = PopularityRanking()
+        self._seen: dict[str, set[str]] = {}
+
+    def learn_one(self, event: Mapping[str, Any]) -> None:
+        """Count the event's product and remember the user saw it."""
+        seen = interaction(event)
+        if seen is not None:
+            self._ranking.add(seen.product_id)
+            self._seen.setdefault(seen.user_id, set()).add(seen.product_id)
+
+    def recommend(self, user_id: str, k: int = 10) -> list[str]:
+        """The ``k`` most popular items the user has not interacted with."""
+        return [item for item, _ in self._ranking.top(k, self._seen.get(user_id, set()))]
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """What a prequential run measured."""
+
+    k: int
+    events: int  #: lines read
+    skipped: int  #: lines that were not an event with a user_id
+    learned: int  #: events the model learned from (those with a product_id)
+    evaluated: int  #: events scored (product_id and an earlier event of the user)
+    hr_at_k: float
+    ndcg_at_k: float
+    baseline_hr_at_k: float
+    baseline_ndcg_at_k: float
+    model_seconds: float  #: CPU time inside the model: learn_one + recommend + hit check
+    wall_seconds: float  #: the whole run: reading, model and baseline
+    model_version: str
+
+    @property
+    def events_per_s(self) -> float:
+        """Events learned and evaluated per second of model CPU time (one core)."""
+        return (self.events - self.skipped) / self.model_seconds if self.model_seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON summary (the last line of the command's stdout)."""
+        wall_rate = (self.events - self.skipped) / self.wall_seconds if self.wall_seconds else 0.0
+        return {
+            "evaluated": self.evaluated,
+            "k": self.k,
+            "hr_at_k": round(self.hr_at_k, 6),
+            "ndcg_at_k": round(self.ndcg_at_k, 6),
+            "events_per_s": round(self.events_per_s, 1),
+            "baseline_popularity": {
+                "hr_at_k": round(self.baseline_hr_at_k, 6),
+                "ndcg_at_k": round(self.baseline_ndcg_at_k, 6),
+            },
+            "events": self.events,
+            "skipped": self.skipped,
+            "learned": self.learned,
+            "model_seconds": round(self.model_seconds, 3),
+            "wall_seconds": round(self.wall_seconds, 3),
+            "wall_events_per_s": round(wall_rate, 1),
+            "model_version": self.model_version,
+        }
+
+
+def _gain(ranked: list[str], item: str) -> float:
+    """NDCG of one relevant item: 1/log2(rank + 1) when it is in the list, else 0."""
+    try:
+        return 1.0 / math.log2(ranked.index(item) + 2)
+    except ValueError:
+        return 0.0
+
+
+def evaluate(
+    events: Iterable[Mapping[str, Any] | None],
+    *,
+    k: int = 10,
+    model: RankingModel | None = None,
+    baseline: PopularityBaseline | None = None,
+) -> EvaluationResult:
+    """Prequential HR@k / NDCG@k of ``model`` and the popularity baseline over ``events``.
+
+    ``None`` items stand for unreadable lines: counted as skipped.
+    """
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    if model is None:
+        model = CooccurrenceRecommender()
+    baseline = baseline or PopularityBaseline()
+    # CPU time of this process: "events/s on one core" whatever else shares the machine.
+    clock = time.process_time
+    known_users: set[str] = set()
+    count = skipped = learned = evaluated = 0
+    hits = base_hits = 0
+    ndcg = base_ndcg = model_seconds = 0.0
+    started = time.perf_counter()
+    for event in events:
+        count += 1
+        user_id = event.get("user_id") if isinstance(event, Mapping) else None
+        if event is None or not isinstance(user_id, str | int) or isinstance(user_id, bool):
+            skipped += 1
+            continue
+        user_id = str(user_id)
+        seen = interaction(event)
+        if seen is not None and user_id in known_users:
+            evaluated += 1
+            tick = clock()
+            ranked = [item for item, _ in model.recommend(user_id, k)]
+            gain = _gain(ranked, seen.product_id)
+            model_seconds += clock() - tick
+            hits += gain > 0.0
+            ndcg += gain
+            base_gain = _gain(baseline.recommend(user_id, k), seen.product_id)
+            base_hits += base_gain > 0.0
+            base_ndcg += base_gain
+        tick = clock()
+        learned += model.learn_one(event)
+        model_seconds += clock() - tick
+        baseline.learn_one(event)
+        known_users.add(user_id)
+    scored = max(evaluated, 1)
+    return EvaluationResult(
+        k=k,
+        events=count,
+        skipped=skipped,
+        learned=learned,
+        evaluated=evaluated,
+        hr_at_k=hits / scored,
+        ndcg_at_k=ndcg / scored,
+        baseline_hr_at_k=base_hits / scored,
+        baseline_ndcg_at_k=base_ndcg / scored,
+        model_seconds=model_seconds,
+        wall_seconds=time.perf_counter() - started,
+        model_version=model.version,
+    )
+
+
+def read_events(fh: IO[bytes]) -> Iterator[dict[str, Any] | None]:
+    """JSON objects from a JSON-lines stream; None for a line that is not one."""
+    for line in fh:
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            yield None
+            continue
+        yield value if isinstance(value, dict) else None
+
+
+def _ratio(part: float, whole: float) -> str:
+    return f"{part / whole:.2f}x" if whole else "-"
+
+
+def format_table(result: EvaluationResult, source: str) -> str:
+    """The human summary printed before the JSON line."""
+    k = result.k
+    lines = [
+        f"StreamGuard recommender, prequential evaluation: {source} (k={k})",
+        f"  events {result.events:,}   skipped {result.skipped:,}   "
+        f"learned {result.learned:,}   evaluated {result.evaluated:,}",
+        "",
+        f"  {'':<22} {f'HR@{k}':>9} {f'NDCG@{k}':>9}",
+        f"  {'model ' + result.model_version.split('@')[0]:<22}"
+        f" {result.hr_at_k:>9.4f} {result.ndcg_at_k:>9.4f}",
+        f"  {'popularity baseline':<22}"
+        f" {result.baseline_hr_at_k:>9.4f} {result.baseline_ndcg_at_k:>9.4f}",
+        f"  {'model / baseline':<22}"
+        f" {_ratio(result.hr_at_k, result.baseline_hr_at_k):>9}"
+        f" {_ratio(result.ndcg_at_k, result.baseline_ndcg_at_k):>9}",
+        "",
+        f"  speed  {result.events_per_s:,.0f} events/s learned + evaluated (model CPU "
+        f"{result.model_seconds:.2f}s); whole run {result.wall_seconds:.2f}s",
+    ]
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``streamguard eval-recommender``."""
+    parser.add_argument("events", type=Path, metavar="EVENTS.jsonl", help="behaviour events")
+    parser.add_argument("--k", type=int, default=10, help="list length (default 10)")
+    parser.add_argument("--limit", type=int, metavar="N", help="read at most N lines")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Evaluate, print the table and the JSON line. 0 when it ran, 2 when it could not."""
+    del settings  # the model's knobs are its own (RecommenderConfig defaults)
+    if args.k < 1:
+        print("streamguard eval-recommender: --k must be >= 1", file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 0:
+        print("streamguard eval-recommender: --limit must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        fh = args.events.open("rb")
+    except OSError as exc:
+        print(f"streamguard eval-recommender: cannot read {args.events}: {exc}", file=sys.stderr)
+        return 2
+    with fh:
+        events: Iterable[dict[str, Any] | None] = read_events(fh)
+        if args.limit is not None:
+            events = (event for _, event in zip(range(args.limit), events, strict=False))
+        result = evaluate(events, k=args.k)
+    print(format_table(result, args.events.name))
+    print(orjson.dumps(result.as_dict()).decode())
+    return 0

@@ -1,0 +1,193 @@
+"""Snapshots of a :class:`CooccurrenceRecommender`: versioned JSON bytes, checked on load.
+
+JSON (orjson), not pickle: a snapshot read back from disk or Kafka is data, never code,
+and every field is type-checked before it reaches the model. ``write_snapshot`` replaces
+the file atomically, so a crash mid-write leaves the previous snapshot intact.
+
+Examples
+--------
+>>> from streamguard.recommender.model import CooccurrenceRecommender
+>>> model = CooccurrenceRecommender()
+>>> _ = model.learn_one({"user_id": "u", "product_id": "a", "event_type": "view"})
+>>> _ = model.learn_one({"user_id": "u", "product_id": "b", "event_type": "view"})
+>>> copy = restore(snapshot(model))
+>>> copy.recommend("v", 2) == model.recommend("v", 2), copy.version
+(True, 'item-cooc-v1@2')
+>>> restore(b'{"format": "something else"}')
+Traceback (most recent call last):
+...
+streamguard.recommender.snapshot.SnapshotError: not a recommender snapshot
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streamguard.recommender.config import RecommenderConfig
+from streamguard.recommender.model import ALGORITHM, CooccurrenceRecommender, _User
+from streamguard.recommender.popularity import PopularityRanking
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "SnapshotError",
+    "read_snapshot",
+    "restore",
+    "snapshot",
+    "write_snapshot",
+]
+
+FORMAT = "streamguard.recommender"
+VERSION = 1
+
+
+class SnapshotError(ValueError):
+    """The bytes are not a snapshot this version can restore."""
+
+
+def snapshot(model: CooccurrenceRecommender) -> bytes:
+    """The model's whole state as JSON bytes."""
+    state = {
+        "format": FORMAT,
+        "version": VERSION,
+        "algorithm": ALGORITHM,
+        "config": model.config.as_dict(),
+        "clock": model._clock,
+        "pair_ref": model._pair_ref,
+        "learned": model._learned,
+        "rows": [[item, model._row_sums[item], row] for item, row in model._rows.items()],
+        "users": [
+            [uid, u.scale, u.ts, list(u.recent), list(u.seen), u.scores]
+            for uid, u in model._users.items()
+        ],
+        "popularity": {
+            "total": model._popularity.total,
+            "items": model._popularity.state(),
+        },
+        "unavailable": list(model._unavailable),
+    }
+    return orjson.dumps(state)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise SnapshotError(message)
+
+
+def _number(value: Any, what: str) -> float:
+    _check(
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
+        f"{what} must be a finite number",
+    )
+    return float(value)
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    _check(
+        isinstance(value, list) and all(isinstance(v, str) for v in value),
+        f"{what} must be a list of strings",
+    )
+    return list(value)
+
+
+def _weights(value: Any, what: str) -> dict[str, float]:
+    _check(isinstance(value, dict), f"{what} must be an object")
+    return {key: _number(v, what) for key, v in value.items()}
+
+
+def restore(data: bytes) -> CooccurrenceRecommender:
+    """A model from :func:`snapshot` bytes; :class:`SnapshotError` if they are not one."""
+    try:
+        state = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise SnapshotError(f"snapshot is not JSON: {exc}") from None
+    _check(isinstance(state, dict) and state.get("format") == FORMAT, "not a recommender snapshot")
+    _check(
+        state.get("version") == VERSION,
+        f"snapshot version {state.get('version')!r} is not supported (expected {VERSION})",
+    )
+    _check(state.get("algorithm") == ALGORITHM, f"snapshot of another algorithm: {ALGORITHM}")
+    try:
+        config = RecommenderConfig.from_dict(state["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"bad config in snapshot: {exc}") from None
+    model = CooccurrenceRecommender(config)
+    try:
+        _fill(model, state)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, SnapshotError):
+            raise
+        raise SnapshotError(f"malformed snapshot: {exc!r}") from None
+    return model
+
+
+def _fill(model: CooccurrenceRecommender, state: dict[str, Any]) -> None:
+    clock = state["clock"]
+    model._clock = None if clock is None else _number(clock, "clock")
+    model._pair_ref = _number(state["pair_ref"], "pair_ref")
+    learned = state["learned"]
+    _check(isinstance(learned, int) and learned >= 0, "learned must be an integer >= 0")
+    model._learned = learned
+    config = model.config
+    rows = state["rows"]
+    _check(isinstance(rows, list), "rows must be a list")
+    for item, total, row in rows[-config.max_items :]:
+        _check(isinstance(item, str), "row item must be a string")
+        model._rows[item] = _weights(row, f"row {item!r}")
+        model._row_sums[item] = _number(total, f"row sum of {item!r}")
+    users = state["users"]
+    _check(isinstance(users, list), "users must be a list")
+    for uid, scale, ts, recent, seen, scores in users[-config.max_users :]:
+        _check(isinstance(uid, str), "user id must be a string")
+        user = _User(config.window)
+        user.scale = _number(scale, "user scale")
+        _check(user.scale > 0, "user scale must be > 0")
+        user.ts = None if ts is None else _number(ts, "user ts")
+        user.recent = deque(_strings(recent, "recent items"), maxlen=config.window)
+        user.seen = dict.fromkeys(_strings(seen, "seen items")[-config.max_history :])
+        user.scores = _weights(scores, "candidate scores")
+        model._users[uid] = user
+    popularity = state["popularity"]
+    _check(isinstance(popularity, dict), "popularity must be an object")
+    total = popularity["total"]
+    _check(isinstance(total, int) and total >= 0, "popularity total must be an integer >= 0")
+    pairs = []
+    for item, count in popularity["items"]:
+        _check(isinstance(item, str) and isinstance(count, int), "bad popularity entry")
+        pairs.append((item, count))
+    model._popularity = PopularityRanking.from_state(pairs, total, config.max_items)
+    unavailable = _strings(state["unavailable"], "unavailable")
+    model._unavailable = dict.fromkeys(unavailable[-config.max_unavailable :])
+
+
+def write_snapshot(model: CooccurrenceRecommender, path: Path) -> int:
+    """Write a snapshot to ``path`` atomically (temp file + rename); returns its size."""
+    data = snapshot(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return len(data)
+
+
+def read_snapshot(path: Path) -> CooccurrenceRecommender | None:
+    """The model saved at ``path``, or None when there is no snapshot yet."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return restore(data)
