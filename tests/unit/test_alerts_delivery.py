@@ -260,3 +260,20 @@ def test_bad_targets_are_refused_without_echoing_the_url(
     with pytest.raises(ValueError, match=message) as info:
         AlertTarget(**kwargs)
     assert TOKEN not in str(info.value)
+
+
+def test_a_receiver_that_never_answers_times_out_and_is_retried() -> None:
+    receiver = Receiver(hang=True)
+    try:
+        target = AlertTarget("ops", "generic", receiver.url(), timeout_s=0.2, max_attempts=100)
+        manager, registry = make(target)
+        manager.start()
+        manager.submit(finding("price"))
+        wait_until(lambda: receiver.count() >= 2)  # the same notification, tried again
+        assert sample(registry, "streamguard_alert_delivery_errors_total",
+                      target="ops", reason="timeout") >= 1  # fmt: skip
+        assert manager.outbox_depth("ops") == 1
+        receiver.stop()
+        manager.stop(timeout_s=0.1)
+    finally:
+        receiver.stop()
