@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -40,7 +40,10 @@ from prometheus_client import CollectorRegistry
 from streamguard.alerts.delivery import TargetWorker
 from streamguard.alerts.incidents import IncidentBook, validate_finding
 from streamguard.alerts.metrics import AlertMetrics, finding_kind
-from streamguard.alerts.targets import AlertTarget, Notification
+from streamguard.alerts.targets import AlertTarget, Notification, targets_from_settings
+
+if TYPE_CHECKING:
+    from streamguard.config import Settings
 
 __all__ = ["AlertManager"]
 
@@ -125,6 +128,27 @@ class AlertManager:
         )
         self._started = False
         self._kinds_seen: set[str] = set()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, registry: CollectorRegistry, **kwargs: Any
+    ) -> AlertManager:
+        """The worker's manager: targets, quiet period and outbox size from ``settings``,
+        metrics in ``registry`` (the worker's /metrics registry).
+
+        >>> from streamguard.config import Settings
+        >>> manager = AlertManager.from_settings(
+        ...     Settings(webhook_url="https://hooks.example/x"), CollectorRegistry())
+        >>> manager.outbox_depth("webhook")
+        0
+        """
+        return cls(
+            targets_from_settings(settings),
+            metrics=AlertMetrics(registry),
+            quiet_period_s=settings.alert_quiet_period_s,
+            max_outbox=settings.alert_outbox_size,
+            **kwargs,
+        )
 
     # --- lifecycle --------------------------------------------------------------------------
 

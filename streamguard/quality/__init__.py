@@ -18,6 +18,7 @@ from streamguard.quality.scorer import (
     DIMENSIONS,
     QualityScorer,
     QualitySnapshot,
+    build_scorers,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "Timeliness",
     "Uniqueness",
     "Validity",
+    "build_scorers",
 ]
