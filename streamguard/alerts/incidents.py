@@ -122,7 +122,7 @@ class Incident:
             field=self.field,
             severity=self.severity,
             summary=self.summary(),
-            findings=list(self.findings),
+            findings=[_clip(f) for f in self.findings],
             started_at=_iso(self.started),
             ended_at=_iso(ended) if ended is not None else None,
         )
@@ -176,7 +176,7 @@ class IncidentBook:
             incident.count += 1
             if _SEVERITY_RANK.get(severity, 1) > _SEVERITY_RANK.get(incident.severity, 1):
                 incident.severity = severity
-            incident.findings.append(_clip(finding))
+            incident.findings.append(dict(finding))  # clipped when a notification is built
             if len(incident.findings) > self.keep_findings:
                 del incident.findings[1]  # keep the first and the latest ones
             return None
@@ -192,7 +192,7 @@ class IncidentBook:
             severity=severity,
             started=now,
             last_seen=now,
-            findings=[_clip(finding)],
+            findings=[dict(finding)],
         )
         self._open[key] = incident
         return incident.notification("firing", None)

@@ -226,6 +226,8 @@ class AlertManager:
             self._dispatch(self._book.expire(self._clock()))
 
     def _dispatch(self, notifications: list[Notification]) -> None:
+        if not notifications:
+            return  # no incident opened or closed: the gauges are still right
         for notification in notifications:
             log.info("alert %s: %s", notification.status, notification.group_key)
             for worker in self._workers.values():
