@@ -252,7 +252,10 @@ class TargetWorker:
                 self._metrics.sent.labels(name, item.status).inc()
                 return "sent", None
             retryable = code >= 500 or code in (408, 429)
-            reason = "http_5xx" if code >= 500 else "http_429" if code == 429 else "http_4xx"
+            if code >= 500 or code == 429:
+                reason = "http_5xx" if code >= 500 else "http_429"
+            else:  # redirects are not followed: a moved hook is a configuration error
+                reason = "http_4xx" if code >= 400 else "other"
             self._metrics.attempt_errors.labels(name, reason).inc()
             log.warning("alert target %s: HTTP %d (attempt %d)", name, code, item.attempts)
             return ("retry" if retryable else "fail"), _retry_after(response)

@@ -277,3 +277,37 @@ def test_a_receiver_that_never_answers_times_out_and_is_retried() -> None:
         manager.stop(timeout_s=0.1)
     finally:
         receiver.stop()
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "retried"),
+    [
+        (429, "http_429", True),
+        (408, "http_4xx", True),
+        (301, "other", False),
+        (404, "http_4xx", False),
+    ],
+)
+def test_which_answers_are_retried(status: int, reason: str, retried: bool) -> None:
+    receiver = Receiver(statuses=[status])
+    try:
+        manager, registry = make(AlertTarget("ops", "generic", receiver.url()))
+        with manager:
+            manager.submit(finding("price"))
+            wait_until(
+                lambda: (
+                    sample(
+                        registry,
+                        "streamguard_alert_notifications_sent_total",
+                        target="ops",
+                        status="firing",
+                    )  # fmt: skip
+                    + sample(registry, "streamguard_alert_notifications_failed_total", target="ops")
+                    == 1
+                )
+            )
+        assert receiver.count() == (2 if retried else 1)
+        assert sample(registry, "streamguard_alert_delivery_errors_total",
+                      target="ops", reason=reason) == 1  # fmt: skip
+    finally:
+        receiver.stop()
