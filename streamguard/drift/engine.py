@@ -79,29 +79,30 @@ _GROUPS = {"behavior": ("event_type", BEHAVIOR_EVENT_TYPES), "product": ("op", P
 class _Centroid:
     """Running mean direction of a field's embeddings and the usual cosine to it."""
 
-    __slots__ = ("mean", "stats")
+    __slots__ = ("direction", "mean", "stats", "usual", "spread")
 
     def __init__(self, dim: int) -> None:
         self.mean = np.zeros(dim, np.float32)
+        self.direction = self.mean
         self.stats = RunningStats(horizon=5000)
+        self.usual = 0.0
+        self.spread = 1.0
 
     def update(self, vectors: Vectors) -> None:
-        direction = self.mean / max(float(np.linalg.norm(self.mean)), 1e-9)
-        if self.stats.n:
-            for cosine in (vectors @ direction).tolist():
-                self.stats.update(cosine)
         weight = min(1.0, len(vectors) / max(self.stats.n, 1))
         self.mean = (1.0 - weight) * self.mean + weight * vectors.mean(axis=0)
-        if not self.stats.n:
-            direction = self.mean / max(float(np.linalg.norm(self.mean)), 1e-9)
-            for cosine in (vectors @ direction).tolist():
-                self.stats.update(cosine)
+        direction = self.mean / max(float(np.linalg.norm(self.mean)), 1e-9)
+        for cosine in (vectors @ direction).tolist():
+            self.stats.update(cosine)
+        # Swapped in as whole values: the pipeline thread reads them without a lock.
+        self.usual, self.spread = self.stats.mean, max(self.stats.std, 0.05)
+        self.direction = direction
 
     def score(self, vector: Vectors) -> float:
+        """0 for a usual text, towards 1 for one far from everything the field carried."""
         if self.stats.n < 100:
             return 0.0
-        direction = self.mean / max(float(np.linalg.norm(self.mean)), 1e-9)
-        z = (self.stats.mean - float(vector @ direction)) / max(self.stats.std, 0.05)
+        z = (self.usual - float(vector.dot(self.direction))) / self.spread
         return z_to_score(z, 4.0, 3.0)
 
 

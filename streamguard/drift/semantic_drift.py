@@ -338,7 +338,9 @@ class SemanticDriftDetector:
         self.last_block = BlockStats(share, threshold, radius, len(counts), len(outside), fired)
         if not fired:
             if not self._open:  # the stream's own variability, incl. guarded runs
-                self._novelty_history.extend(novelty.values())
+                if shares[0] <= thresholds[0] / 2:
+                    # only clearly quiet blocks teach how far ordinary new values lie
+                    self._novelty_history.extend(novelty.values())
                 self._history.append(shares[0])
                 self._new_history.append(shares[1])
                 self._new_distinct_history.append(len(new))
