@@ -1,0 +1,169 @@
+"""Benchmark: the recommender against the popularity baseline and River's FunkMF.
+
+Run: ``.venv/bin/python bench/bench_recommender.py [--data-dir DIR] [--mf-events N]``.
+Replays MovieLens ml-latest-small ratings (``../shared/data``) as behaviour events, in
+timestamp order, and runs the prequential evaluation of ``streamguard eval-recommender``
+for the default model and a few variants (each one knob changed, to show what it buys).
+River's FunkMF has no top-K query: ranking every known item per event in Python runs at
+~1,000 events/s, so it is measured on the first ``--mf-events`` events only, next to the
+default model on the same prefix. Prints a table and writes
+``bench/results/recommender.json``. Speeds are events per CPU-second of the model, the
+process pinned to one core (best of ``--repeats`` for the default model); the machines
+here are shared, so compare rows of one run. Without the data it says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from common import Figure, pin_to_one_core, print_table, write_result
+
+from streamguard.recommender import CooccurrenceRecommender, RecommenderConfig
+from streamguard.recommender.evaluate import EvaluationResult, evaluate
+from streamguard.sources.replay import DataNotFoundError, movielens_ratings, resolve_data_dir
+
+TARGET_RATIO = 2.0  # HR@10 of the model over the popularity baseline
+TARGET_RATE = 10_000.0  # events/s learned + evaluated, one core
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "no pair time decay": {"pair_half_life_s": math.inf},
+    "equal event weights": {"event_weights": {}, "default_weight": 1.0},
+    "max_neighbours=15": {"max_neighbours": 15},
+    "window=2": {"window": 2},
+}
+
+
+class RiverFunkMF:
+    """River's FunkMF behind the evaluation's model interface (full ranking per query)."""
+
+    version = "river-funkmf"
+
+    def __init__(self) -> None:
+        from river import optim, reco
+
+        # River's reco models are untyped.
+        self._model: Any = reco.FunkMF(n_factors=16, optimizer=optim.SGD(0.05), l2=0.01, seed=1)
+        self._items: dict[str, None] = {}
+        self._seen: dict[str, set[str]] = {}
+        self._weights = {"purchase": 1.0, "add_to_cart": 0.8, "click": 0.6, "view": 0.4}
+
+    def learn_one(self, event: Mapping[str, Any]) -> bool:
+        user, item = str(event["user_id"]), str(event["product_id"])
+        self._model.learn_one(user, item, self._weights.get(str(event.get("event_type")), 0.4))
+        self._items[item] = None
+        self._seen.setdefault(user, set()).add(item)
+        return True
+
+    def recommend(self, user_id: str, k: int = 10) -> Sequence[tuple[str, float]]:
+        seen = self._seen.get(user_id, set())
+        scored = [
+            (float(self._model.predict_one(user_id, item)), item)
+            for item in self._items
+            if item not in seen
+        ]
+        scored.sort(reverse=True)
+        return [(item, score) for score, item in scored[:k]]
+
+
+def _row(name: str, result: EvaluationResult) -> dict[str, Any]:
+    base = result.baseline_hr_at_k
+    return {
+        "model": name,
+        "events": result.events,
+        "evaluated": result.evaluated,
+        "hr_at_10": round(result.hr_at_k, 4),
+        "ndcg_at_10": round(result.ndcg_at_k, 4),
+        "baseline_hr_at_10": round(base, 4),
+        "baseline_ndcg_at_10": round(result.baseline_ndcg_at_k, 4),
+        "hr_ratio_to_baseline": round(result.hr_at_k / base, 2) if base else None,
+        "events_per_s": round(result.events_per_s),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and write its JSON result."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--mf-events", type=int, default=3000)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of the default model")
+    args = parser.parse_args(argv)
+
+    try:
+        events = list(movielens_ratings(resolve_data_dir(args.data_dir)))
+    except DataNotFoundError as exc:
+        print(f"skipped: {exc}")
+        return 0
+    core = pin_to_one_core()
+    rows: list[dict[str, Any]] = []
+    results: dict[str, EvaluationResult] = {}
+    for name in args.variants.split(","):
+        config = replace(RecommenderConfig(), **VARIANTS[name])
+        runs = [
+            evaluate(events, k=10, model=CooccurrenceRecommender(config))
+            for _ in range(args.repeats if name == "default" else 1)
+        ]
+        results[name] = max(runs, key=lambda run: run.events_per_s)  # least disturbed
+        rows.append(_row(f"item-cooc {name}", results[name]))
+    prefix = events[: args.mf_events]
+    rows.append(_row(f"item-cooc default, first {len(prefix)}", evaluate(prefix, k=10)))
+    mf = evaluate(prefix, k=10, model=RiverFunkMF())
+    rows.append(_row(f"river FunkMF(16), first {len(prefix)}", mf))
+
+    print_table(
+        [
+            (
+                r["model"],
+                r["events"],
+                r["hr_at_10"],
+                r["ndcg_at_10"],
+                r["baseline_hr_at_10"],
+                r["hr_ratio_to_baseline"],
+                r["events_per_s"],
+            )
+            for r in rows
+        ],
+        ("model", "events", "HR@10", "NDCG@10", "pop HR@10", "ratio", "events/s"),
+    )
+    headline: list[Figure] = []
+    default = results.get("default")
+    if default is not None:
+        ratio = default.hr_at_k / default.baseline_hr_at_k
+        headline = [
+            Figure(
+                "recommender",
+                "HR@10 on MovieLens, vs popularity",
+                default.hr_at_k,
+                "hit rate",
+                baseline=default.baseline_hr_at_k,
+                target=f">= {TARGET_RATIO:g}x popularity",
+                met=ratio >= TARGET_RATIO,
+            ),
+            Figure(
+                "recommender",
+                "events/s learned + evaluated, one core",
+                default.events_per_s,
+                "events/s",
+                target=f">= {TARGET_RATE:,.0f}/s",
+                met=default.events_per_s >= TARGET_RATE,
+            ),
+        ]
+    details = {
+        "dataset": "MovieLens ml-latest-small ratings in timestamp order (streamguard replay)",
+        "pinned_cpu": core,
+        "repeats_default": args.repeats,
+        "rows": rows,
+    }
+    path = write_result("recommender", headline, details, argv)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
