@@ -414,7 +414,7 @@ DRIFT = Dashboard(
             (
                 Q(
                     "sum by (stream, kind, field) (increase("
-                    f"streamguard_findings_total{SF}[$__range])) > 0",
+                    f"streamguard_findings_total{SF}[$__range]))",
                     instant=True,
                 ),
             ),
