@@ -339,3 +339,12 @@ def test_gpu_overlay_patches_validate(manifests: dict[str, dict[str, Any]]) -> N
     (container,) = patched["Deployment"]["spec"]["template"]["spec"]["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert [i["newTag"] for i in overlay["images"]] == ["cuda"]
+
+
+def test_service_is_named_after_the_prometheus_job(manifests: dict[str, dict[str, Any]]) -> None:
+    # A ServiceMonitor's job label is the Service name; the alert rules select on the job.
+    config_path = DEPLOY / "prometheus" / "prometheus.yml"
+    if not config_path.exists():
+        pytest.skip("deploy/prometheus is not in this checkout yet")
+    jobs = {job["job_name"] for job in load(config_path)["scrape_configs"]}
+    assert manifests["Service"]["metadata"]["name"] in jobs
