@@ -8,10 +8,10 @@ Examples
 --------
 >>> from streamguard.dashboards.catalogue import OVERVIEW
 >>> model = render(OVERVIEW)
->>> model["uid"], model["templating"]["list"][0]["name"]
-('streamguard-overview', 'stream')
+>>> model["uid"], [variable["name"] for variable in model["templating"]["list"]]
+('streamguard-overview', ['datasource', 'stream'])
 >>> model["panels"][1]["targets"][0]["refId"], model["panels"][1]["datasource"]["uid"]
-('A', 'streamguard-prometheus')
+('A', '${datasource}')
 """
 
 from __future__ import annotations
@@ -35,11 +35,14 @@ from grafana_foundation_sdk.models import prometheus as prom_model
 
 from streamguard.dashboards.spec import Dashboard, Panel, Row, Variable
 
-__all__ = ["DATASOURCE_UID", "dashboard_json", "render"]
+__all__ = ["DATASOURCE_UID", "DATASOURCE_VARIABLE", "dashboard_json", "render"]
 
 #: The uid the provisioned Prometheus datasource has (grafana/provisioning/datasources).
 DATASOURCE_UID = "streamguard-prometheus"
-_DATASOURCE = model.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
+#: Every panel reads the Prometheus chosen in this variable (default: the provisioned one),
+#: so the dashboards also work in a Grafana whose Prometheus has another uid.
+DATASOURCE_VARIABLE = "datasource"
+_DATASOURCE = model.DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VARIABLE}}}")
 _REF_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -142,6 +145,12 @@ def render(dashboard: Dashboard) -> dict[str, Any]:
         .timezone("utc")
         .tooltip(model.DashboardCursorSync.CROSSHAIR)
         .editable()
+    )
+    board = board.with_variable(
+        builder.DatasourceVariable(DATASOURCE_VARIABLE)
+        .label("Prometheus")
+        .type("prometheus")
+        .current(model.VariableOption(selected=True, text="Prometheus", value=DATASOURCE_UID))
     )
     for variable in dashboard.variables:
         board = board.with_variable(_variable(variable))

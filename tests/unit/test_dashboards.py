@@ -17,7 +17,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from streamguard.alerts.metrics import AlertMetrics
 from streamguard.dashboards import DASHBOARDS, GRAFANA_DEFAULTS, Query, metric_family
 from streamguard.dashboards.__main__ import expected_files, main
-from streamguard.dashboards.render import DATASOURCE_UID, render
+from streamguard.dashboards.render import DATASOURCE_UID, DATASOURCE_VARIABLE, render
 from streamguard.drift.metrics import DriftMetrics
 from streamguard.metrics import WorkerMetrics
 from streamguard.quality.metrics import QualityMetrics
@@ -66,19 +66,19 @@ def test_the_five_dashboards_exist_with_unique_uids() -> None:
 
 
 @pytest.mark.parametrize("board", DASHBOARDS, ids=lambda b: b.uid)
-def test_every_panel_has_a_promql_target_on_the_provisioned_datasource(board: Any) -> None:
+def test_every_panel_has_a_promql_target_on_the_chosen_datasource(board: Any) -> None:
     model = committed(board.uid)
     ids = [p["id"] for p in model["panels"]]
     assert len(ids) == len(set(ids)), "duplicate panel ids"
     for panel in panels(model):
         assert panel.get("description"), f"{panel['title']}: no question"
-        assert panel["datasource"]["uid"] == DATASOURCE_UID
+        assert panel["datasource"]["uid"] == f"${{{DATASOURCE_VARIABLE}}}"
         targets = panel["targets"]
         assert targets, f"{panel['title']}: no target"
         ref_ids = [t["refId"] for t in targets]
         assert all(ref_ids) and len(set(ref_ids)) == len(ref_ids)
         for target in targets:
-            assert target["datasource"]["uid"] == DATASOURCE_UID
+            assert target["datasource"] == panel["datasource"]
             assert re.search(r"\bstreamguard_\w+", target["expr"]), target["expr"]
             # Balanced brackets: a cheap guard; Prometheus parses them in the integration test.
             for open_, close in ("()", "[]", "{}"):
@@ -87,7 +87,11 @@ def test_every_panel_has_a_promql_target_on_the_provisioned_datasource(board: An
 
 @pytest.mark.parametrize("board", DASHBOARDS, ids=lambda b: b.uid)
 def test_template_variables_stream_and_field(board: Any) -> None:
-    variables = {v["name"]: v for v in committed(board.uid)["templating"].get("list", [])}
+    variables = {v["name"]: v for v in committed(board.uid)["templating"]["list"]}
+    # Which Prometheus: defaults to the provisioned datasource.
+    datasource = variables.pop(DATASOURCE_VARIABLE)
+    assert (datasource["type"], datasource["query"]) == ("datasource", "prometheus")
+    assert datasource["current"]["value"] == DATASOURCE_UID
     # The recommender learns from the clean behaviour stream only: nothing to filter.
     if not board.title.endswith("Recommender"):
         assert "stream" in variables
