@@ -18,8 +18,8 @@ from streamguard.quality.scorer import (
     DIMENSIONS,
     QualityScorer,
     QualitySnapshot,
-    build_scorers,
 )
+from streamguard.quality.wiring import build_scorers
 
 __all__ = [
     "DEFAULT_WEIGHTS",

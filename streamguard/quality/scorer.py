@@ -43,7 +43,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from streamguard.quality.detector import Drop, DropDetector
 from streamguard.quality.dimensions import (
@@ -57,15 +57,11 @@ from streamguard.quality.dimensions import (
 )
 from streamguard.records import Outcome, SourcePosition, format_ts
 
-if TYPE_CHECKING:
-    from streamguard.config import Settings
-
 __all__ = [
     "DEFAULT_WEIGHTS",
     "DIMENSIONS",
     "QualityScorer",
     "QualitySnapshot",
-    "build_scorers",
 ]
 
 #: Dimension names, in the order reports list them.
@@ -419,24 +415,3 @@ class QualityScorer:
             future_events=self._timeliness.future,
             findings=self._findings_total,
         )
-
-
-def build_scorers(settings: Settings, *, catalogue: Any = None) -> dict[str, QualityScorer]:
-    """One scorer per stream, configured from ``settings`` (the worker's wiring).
-
-    ``catalogue`` (``.get(product_id)``) enables consistency on the behaviour stream.
-
-    >>> from streamguard.config import Settings
-    >>> scorers = build_scorers(Settings(quality_window=50), catalogue={})
-    >>> sorted(scorers), scorers["behavior"].window, scorers["product"].catalogue is None
-    (['behavior', 'product'], 50, True)
-    """
-    common: dict[str, Any] = {
-        "late_after_s": settings.quality_late_after_s,
-        "window": settings.quality_window,
-        "detector_min_windows": settings.quality_min_windows,
-    }
-    return {
-        "behavior": QualityScorer("behavior", catalogue=catalogue, **common),
-        "product": QualityScorer("product", **common),
-    }
