@@ -115,6 +115,9 @@ def _weighted(scores: Mapping[str, float | None], weights: Mapping[str, float]) 
 class QualityScorer:
     """Online quality of one stream; a pipeline observer (see the module docstring).
 
+    Not thread-safe: call it from the thread that runs the pipelines (the worker's event
+    loop), including :meth:`snapshot`, :meth:`tick` and :meth:`drain_findings`.
+
     Per record the dimensions only count; every ``window`` decided records (or
     ``max_window_s`` seconds, whichever comes first) the window closes: the dimensions
     fold their window rates into their EWMAs, and each rate (per dimension, and per
