@@ -32,6 +32,7 @@ TARGET_RATIO = 2.0  # HR@10 of the model over the popularity baseline
 TARGET_RATE = 10_000.0  # events/s learned + evaluated, one core
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
+    "no popularity prior": {"popularity_prior": 0.0},
     "no pair time decay": {"pair_half_life_s": math.inf},
     "equal event weights": {"event_weights": {}, "default_weight": 1.0},
     "max_neighbours=15": {"max_neighbours": 15},

@@ -49,6 +49,8 @@ class RecommenderConfig:
     user_half_life_s: float = 86_400.0
     #: Time half-life of co-occurrence counts (event time): newer pairs outweigh old ones.
     pair_half_life_s: float = 365 * 86_400.0
+    #: Pseudo-count pulling each item's row towards global popularity (0: off).
+    popularity_prior: float = 10.0
     #: Neighbours kept per item (rows grow to 1.5 times this, then are cut back).
     max_neighbours: int = 30
     #: Candidate scores kept per user (grow to twice this, then are cut back).
@@ -81,7 +83,7 @@ class RecommenderConfig:
             value = getattr(self, name)
             if not value > 0.0:  # inf is allowed: no time decay
                 raise ValueError(f"{name} must be > 0 (inf for no decay)")
-        for name in ("backward_weight", "default_weight"):
+        for name in ("backward_weight", "default_weight", "popularity_prior"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):
                 raise ValueError(f"{name} must be a finite number >= 0")

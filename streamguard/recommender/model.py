@@ -15,8 +15,12 @@ How it works
   keeps :meth:`recommend` a sort of at most ``2 * max_candidates`` scores.
 * **Exclusions.** Items the user interacted with (the last ``max_history``) and
   products the catalogue marked unavailable are never recommended.
-* **Fallback.** Cold users, and lists shorter than ``k``, are filled with the most
-  popular items so far (score: their share of all interactions).
+* **Popularity prior.** Each row is smoothed towards global popularity with
+  ``popularity_prior`` pseudo-counts, ``(n_ic + a * p_c) / (n_i + a)``: an item seen
+  with few others mostly votes for popular items, a well-known one for its neighbours.
+  A query blends the strongest ``3k`` candidates with the most popular items so far.
+* **Fallback.** Cold users get the most popular items so far (score: their share of
+  all interactions); so do short lists when the prior is off.
 
 Memory is bounded by ``max_users``, ``max_items`` (least recently active forgotten
 first), ``max_neighbours``, ``max_candidates``, ``max_history`` and ``max_unavailable``.
@@ -57,16 +61,19 @@ _MAX_EXPONENT = 60.0
 # to it: one sort per many updates instead of one per update.
 _ROW_SLACK = 1.5
 _CANDIDATE_SLACK = 2.0
+# Only the 3k strongest co-occurrence candidates are blended with popularity per query.
+_BLEND_DEPTH = 3
 
 
 class _User:
-    __slots__ = ("recent", "scale", "scores", "seen", "ts")
+    __slots__ = ("prior", "recent", "scale", "scores", "seen", "ts")
 
     def __init__(self, window: int) -> None:
         self.recent: deque[str] = deque(maxlen=window)
         self.seen: dict[str, None] = {}  # an insertion-ordered set, oldest first
         self.scores: dict[str, float] = {}  # candidate -> score * scale
         self.scale = 1.0
+        self.prior = 0.0  # weight of the popularity prior, * scale
         self.ts: float | None = None
 
 
@@ -118,7 +125,7 @@ class CooccurrenceRecommender:
         self._rows[item] = row
 
         # Profile first: the item's row as others made it, before this user's own pairs.
-        self._update_profile(user, item, row, event_type, ts)
+        self._update_profile(user, item, row, event_type, ts, pair_weight)
         self._pair_with_recent(user, item, row, pair_weight)
         self._popularity.add(item)
         self._learned += 1
@@ -171,7 +178,13 @@ class CooccurrenceRecommender:
         self._row_sums[item] = sum(row.values())
 
     def _update_profile(
-        self, user: _User, item: str, row: dict[str, float], event_type: str, ts: float | None
+        self,
+        user: _User,
+        item: str,
+        row: dict[str, float],
+        event_type: str,
+        ts: float | None,
+        pair_weight: float,
     ) -> None:
         c = self.config
         # A new contribution weighs 1/user_decay more than the previous one (and more
@@ -189,6 +202,7 @@ class CooccurrenceRecommender:
             factor = 1.0 / user.scale
             for candidate in scores:
                 scores[candidate] *= factor
+            user.prior *= factor
             user.scale = 1.0
 
         seen = user.seen
@@ -198,10 +212,14 @@ class CooccurrenceRecommender:
             del seen[next(iter(seen))]
         scores.pop(item, None)
 
-        total = self._row_sums[item]
+        # The row, smoothed towards global popularity: (n_ic + a * p_c) / (n_i + a). A
+        # sparse row says little, so it mostly adds weight to the popularity prior.
+        prior = c.popularity_prior * pair_weight  # in the row's (time-scaled) units
+        total = self._row_sums[item] + prior
         weight = self._weights.get(event_type, c.default_weight)
         if total > 0.0 and weight > 0.0:
             factor = weight * user.scale / total
+            user.prior += factor * prior
             get = scores.get
             # A comprehension then one update() is ~30% faster than item assignments.
             scores.update(
@@ -244,6 +262,8 @@ class CooccurrenceRecommender:
         unavailable = self._unavailable
         user = self._users.get(user_id)
         out: list[tuple[str, float]] = []
+        if user is not None and user.prior > 0.0:
+            return self._blend(user, k)
         if user is not None and user.scores:
             scores, seen, scale = user.scores, user.seen, user.scale
             for candidate in sorted(scores, key=scores.__getitem__, reverse=True):
@@ -252,6 +272,36 @@ class CooccurrenceRecommender:
                     if len(out) == k:
                         return out
         return out + self._fallback(user, out, k - len(out))
+
+    def _blend(self, user: _User, k: int) -> list[tuple[str, float]]:
+        """Co-occurrence scores plus the user's popularity prior times each item's share."""
+        popularity, unavailable, seen = self._popularity, self._unavailable, user.seen
+        scores, inverse = user.scores, 1.0 / user.scale
+        share = user.prior * inverse / max(popularity.total, 1)
+        count = popularity.counts.get
+        # Blend the strongest co-occurrence candidates (scores never hold seen items)...
+        strongest = sorted(scores, key=scores.__getitem__, reverse=True)[: _BLEND_DEPTH * k]
+        blended = {
+            c: scores[c] * inverse + share * count(c, 0) for c in strongest if c not in unavailable
+        }
+        ranked = sorted(blended, key=blended.__getitem__, reverse=True)[:k]
+        # ...with the most popular items: their prior term falls along the popularity
+        # order, so the walk stops at the first one that cannot enter the list.
+        floor = blended[ranked[-1]] if len(ranked) == k else -1.0
+        walked = False
+        for item in popularity:
+            prior = share * count(item, 0)
+            if prior <= floor:
+                break
+            if item not in blended and item not in seen and item not in unavailable:
+                blended[item] = prior + scores.get(item, 0.0) * inverse
+                ranked.append(item)
+                walked = True
+                if len(ranked) >= 2 * k:
+                    break
+        if walked:
+            ranked = sorted(ranked, key=blended.__getitem__, reverse=True)[:k]
+        return [(item, blended[item]) for item in ranked]
 
     def _fallback(
         self, user: _User | None, chosen: list[tuple[str, float]], n: int

@@ -16,7 +16,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Mapping
 
 __all__ = ["PopularityRanking"]
 
@@ -52,6 +52,11 @@ class PopularityRanking:
     def total(self) -> int:
         """Interactions counted (including those of forgotten items)."""
         return self._total
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        """Item -> count (read-only use: a live view for fast lookups)."""
+        return self._count
 
     def count(self, item: str) -> int:
         """How many times ``item`` was added (0 when unknown or forgotten)."""

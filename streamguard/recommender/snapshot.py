@@ -64,7 +64,7 @@ def snapshot(model: CooccurrenceRecommender) -> bytes:
         "learned": model._learned,
         "rows": [[item, model._row_sums[item], row] for item, row in model._rows.items()],
         "users": [
-            [uid, u.scale, u.ts, list(u.recent), list(u.seen), u.scores]
+            [uid, u.scale, u.prior, u.ts, list(u.recent), list(u.seen), u.scores]
             for uid, u in model._users.items()
         ],
         "popularity": {
@@ -144,11 +144,13 @@ def _fill(model: CooccurrenceRecommender, state: dict[str, Any]) -> None:
         model._row_sums[item] = _number(total, f"row sum of {item!r}")
     users = state["users"]
     _check(isinstance(users, list), "users must be a list")
-    for uid, scale, ts, recent, seen, scores in users[-config.max_users :]:
+    for uid, scale, prior, ts, recent, seen, scores in users[-config.max_users :]:
         _check(isinstance(uid, str), "user id must be a string")
         user = _User(config.window)
         user.scale = _number(scale, "user scale")
         _check(user.scale > 0, "user scale must be > 0")
+        user.prior = _number(prior, "user prior")
+        _check(user.prior >= 0, "user prior must be >= 0")
         user.ts = None if ts is None else _number(ts, "user ts")
         user.recent = deque(_strings(recent, "recent items"), maxlen=config.window)
         user.seen = dict.fromkeys(_strings(seen, "seen items")[-config.max_history :])

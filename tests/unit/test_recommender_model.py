@@ -101,7 +101,8 @@ def test_recent_interests_rank_first() -> None:
 
 def test_a_pause_fades_old_interests_more_than_a_burst() -> None:
     def gap(seconds: float) -> float:
-        model = CooccurrenceRecommender(RecommenderConfig(user_half_life_s=3600.0))
+        config = RecommenderConfig(user_half_life_s=3600.0, popularity_prior=0.0)
+        model = CooccurrenceRecommender(config)
         teach(model, {"a": ["tent", "stove"], "b": ["boots", "socks"]})
         model.learn_one(event("u", "tent", ts=0))
         model.learn_one(event("u", "boots", ts=int(seconds * 1000)))
@@ -114,7 +115,8 @@ def test_a_pause_fades_old_interests_more_than_a_burst() -> None:
 
 def test_newer_pairs_outweigh_older_ones() -> None:
     day_ms = 86_400_000
-    model = CooccurrenceRecommender(RecommenderConfig(pair_half_life_s=86_400.0))
+    config = RecommenderConfig(pair_half_life_s=86_400.0, popularity_prior=0.0)
+    model = CooccurrenceRecommender(config)
     model.learn_one(event("a", "tent", ts=0))
     model.learn_one(event("a", "old", ts=1))
     model.learn_one(event("b", "tent", ts=10 * day_ms))
@@ -134,7 +136,7 @@ def test_cold_user_gets_most_popular_items() -> None:
 
 
 def test_short_lists_are_filled_with_popular_items_not_seen() -> None:
-    model = CooccurrenceRecommender()
+    model = CooccurrenceRecommender(RecommenderConfig(popularity_prior=0.0))
     teach(model, {"a": ["x", "y"], "b": ["p", "p2"], "c": ["p"], "d": ["p"]})
     model.learn_one(event("u", "x"))
     assert items(model, "u", 3) == ["y", "p", "p2"]
@@ -198,3 +200,27 @@ def test_config_rejects_bad_knobs() -> None:
     with pytest.raises(ValueError, match="unknown recommender settings"):
         RecommenderConfig.from_dict({"windw": 3})
     assert RecommenderConfig.from_dict(RecommenderConfig().as_dict()) == RecommenderConfig()
+
+
+def test_popularity_prior_outweighs_thin_evidence_but_not_strong_evidence() -> None:
+    def first_choice(pairs: int) -> str:
+        model = CooccurrenceRecommender(RecommenderConfig(popularity_prior=10.0))
+        for n in range(30):  # "hit" is popular with everyone
+            model.learn_one(event(f"fan{n}", "hit"))
+        for n in range(pairs):  # "tent" was followed by "stove" this many times
+            model.learn_one(event(f"camper{n}", "tent"))
+            model.learn_one(event(f"camper{n}", "stove"))
+        model.learn_one(event("u", "tent"))
+        return items(model, "u", 1)[0]
+
+    assert first_choice(1) == "hit"  # one pair: mostly the popularity prior
+    assert first_choice(40) == "stove"  # forty pairs: the co-occurrence
+
+
+def test_unavailable_items_stay_out_of_blended_lists() -> None:
+    model = CooccurrenceRecommender(RecommenderConfig(popularity_prior=10.0))
+    teach(model, {"a": ["tent", "stove"], "b": ["hit"], "c": ["hit"], "d": ["tent"]})
+    assert set(items(model, "d", 3)) == {"stove", "hit"}
+    model.remove_product("hit")
+    model.remove_product("stove")
+    assert items(model, "d", 3) == []
