@@ -114,9 +114,11 @@ class NumericAnomaly:
         learn_below: float = 0.5,
         max_groups: int = 2000,
         half_space_trees: bool = False,
+        learn_every: int = 4,
         seed: int = 0,
     ) -> None:
         self.min_count = min_count
+        self.learn_every = learn_every
         self.min_std = min_std
         self.z_floor = z_floor
         self.z_scale = z_scale
@@ -126,6 +128,7 @@ class NumericAnomaly:
         self.seed = seed
         self._stats: dict[tuple[str, str], RunningStats] = {}
         self._trees: dict[str, Any] = {}
+        self._seen: dict[str, int] = {}
 
     def _feature_stats(self, group: str, name: str) -> RunningStats | None:
         stats = self._stats.get((group, name))
@@ -174,10 +177,18 @@ class NumericAnomaly:
                 stats.update(x)
 
     def score_and_learn(self, group: str, features: Mapping[str, float]) -> float:
-        """Score, then learn from the record unless it looks anomalous."""
+        """Score, then learn from the record unless it looks anomalous.
+
+        A group learns every record until it has ``min_count``, then every
+        ``learn_every``-th (the statistics are as good; the hot path is cheaper).
+        """
         score = self.score_one(group, features)
         if score < self.learn_below:
-            self.learn_one(group, features)
+            seen = self._seen.get(group, 0) + 1
+            if len(self._seen) < self.max_groups or group in self._seen:
+                self._seen[group] = seen
+            if seen <= self.min_count or seen % self.learn_every == 0:
+                self.learn_one(group, features)
         return score
 
     def _tree(self, group: str) -> Any:
@@ -195,7 +206,7 @@ class KeyedPrice:
     """The usual price of each key (product and currency), for events that carry no category.
 
     A bounded LRU of :class:`RunningStats` on ``log1p(price)``; a key needs ``min_count``
-    prices before it scores. Price changes of a few percent score 0; a thousandfold, ~1.
+    prices before it scores (one is enough: the spread has a floor of ``min_std``). Price changes of a few percent score 0; a thousandfold, ~1.
 
     >>> prices = KeyedPrice()
     >>> for p in (10.0, 10.5, 9.9, 10.2):
@@ -208,7 +219,7 @@ class KeyedPrice:
         self,
         *,
         max_keys: int = 100_000,
-        min_count: int = 3,
+        min_count: int = 1,
         min_std: float = 0.15,
         z_floor: float = 3.0,
         z_scale: float = 1.5,

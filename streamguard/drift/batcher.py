@@ -161,6 +161,9 @@ class MicroBatcher:
             self._credit -= 1.0
         if len(self._queue) >= self.max_queue:
             self.dropped += 1
+            # Do not wait for the (slow) batch to finish to start sampling.
+            if self.dropped % max(1, self.max_queue // 10) == 0:
+                self._rate = max(self.min_sampling_rate, self._rate * 0.5)
             return False
         self._queue.append((text, tag))
         if len(self._queue) >= self.batch_size:

@@ -194,6 +194,7 @@ class DriftEngine:
         self._surprise = {
             field: TextSurprise() for field in self.text_fields if field in SURPRISE_FIELDS
         }
+        self._text_plan = [(field, self._surprise.get(field)) for field in self.text_fields]
         self.semantic: dict[str, SemanticDriftDetector] = {}
         self._centroids: dict[str, _Centroid] = {}
         self._findings: deque[Finding] = deque(maxlen=max_findings)
@@ -260,19 +261,20 @@ class DriftEngine:
             product_score = self.prices.score_and_learn(key, price)
             if product_score > score:
                 score, culprit = product_score, "price"
-        for field in self.text_fields:
+        peek, queue = self.cache.peek, self.embedder is not None
+        for field, surprise in self._text_plan:
             text = record.get(field)
             if not isinstance(text, str) or not text:
                 continue
-            surprise = self._surprise.get(field)
             text_score = surprise.score_and_learn(text) if surprise is not None else 0.0
-            vector = self.cache.peek(text)
-            centroid = self._centroids.get(field)
-            if vector is not None and centroid is not None:
-                text_score = max(text_score, centroid.score(vector))
+            vector = peek(text)
+            if vector is not None:
+                centroid = self._centroids.get(field)
+                if centroid is not None:
+                    text_score = max(text_score, centroid.score(vector))
             if text_score > score:
                 score, culprit = text_score, field
-            if self.embedder is not None:
+            if queue:
                 self._queue(text, field, source)
         score = round(min(1.0, score), 4)
         record["_dq"]["anomaly_score"] = score

@@ -12,6 +12,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -35,8 +36,10 @@ HASHING = "hashing"
 
 @functools.lru_cache(maxsize=2)
 def _load(model: str, device: Device) -> TransformerEmbedder:
-    # One copy per process: check runs and tests reuse the loaded weights.
-    return TransformerEmbedder(model, device=device)
+    # One copy per process: check runs and tests reuse the loaded weights. On CPU, leave
+    # a core to the pipeline: the model must never starve validation.
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    return TransformerEmbedder(model, device=device, threads=threads if device != "cuda" else None)
 
 
 class LazyEmbedder:
