@@ -206,7 +206,8 @@ class KeyedPrice:
     """The usual price of each key (product and currency), for events that carry no category.
 
     A bounded LRU of :class:`RunningStats` on ``log1p(price)``; a key needs ``min_count``
-    prices before it scores (one is enough: the spread has a floor of ``min_std``). Price changes of a few percent score 0; a thousandfold, ~1.
+    prices before it scores (one is enough: the spread has a floor of ``min_std``). Price
+    changes of a few percent score 0; a thousandfold, ~1.
 
     >>> prices = KeyedPrice()
     >>> for p in (10.0, 10.5, 9.9, 10.2):
