@@ -371,7 +371,7 @@ class RecordPipeline:
         record["ts"] = ts_text
         record["_dq"] = {
             "status": status,
-            "corrections": [c.as_dict() for c in corrections],
+            "corrections": [c.as_dict() for c in corrections] if corrections else [],
             "anomaly_score": None,
             "quality_score": None,
             "schema_version": self._schema_version,
@@ -387,13 +387,15 @@ class RecordPipeline:
         value = encode_record(record)
         if isinstance(value, Reason):
             return self._quarantine(raw, source, [value])
+        # Positional: the generated __init__ of a frozen dataclass is cheaper that way.
         return Outcome(
-            status=status,
-            source=source,
-            key=record[self._key_field].encode("utf-8"),
-            value=value,
-            corrections=tuple(corrections),
-            record=record,
+            status,
+            source,
+            record[self._key_field].encode("utf-8"),
+            value,
+            (),
+            tuple(corrections) if corrections else (),
+            record,
         )
 
     def _quarantine(
