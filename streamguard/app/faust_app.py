@@ -22,14 +22,18 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
+import orjson
 from faust.types import TP
 
+from streamguard.alerts import AlertManager
 from streamguard.broker import true_end_offsets
 from streamguard.config import Settings
 from streamguard.dedupe import DedupeIndex
 from streamguard.delivery import OffsetLedger
+from streamguard.drift.wiring import EngineGroup
 from streamguard.metrics import Health, WorkerMetrics
-from streamguard.pipeline import RecordPipeline, StreamName
+from streamguard.pipeline import PipelineObserver, RecordPipeline, StreamName
+from streamguard.quality import QualityMetrics, build_scorers
 from streamguard.records import SourcePosition
 from streamguard.side_reader import SourceRecord, read_range
 
@@ -128,12 +132,21 @@ class StreamGuardApp:
     """The Faust app with StreamGuard's topics, tables and agents attached."""
 
     def __init__(
-        self, settings: Settings, bootstrap: str, metrics: WorkerMetrics, health: Health
+        self,
+        settings: Settings,
+        bootstrap: str,
+        metrics: WorkerMetrics,
+        health: Health,
+        *,
+        engines: EngineGroup | None = None,
+        alerts: AlertManager | None = None,
     ) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
         self.metrics = metrics
         self.health = health
+        self.engines = engines
+        self.alerts = alerts
         s = settings
         self.app = faust.App(
             s.app_id,
@@ -168,6 +181,10 @@ class StreamGuardApp:
             "catalogue", partitions=s.partitions, schema=json_schema
         )
         self.catalogue = TableCatalogue(self.catalogue_table)
+        self.findings = app.topic(s.topic_findings, partitions=s.partitions)
+        # One scorer per stream, shared by its partitions: the score is the stream's.
+        self.quality = build_scorers(s, catalogue=self.catalogue)
+        self.quality_metrics = QualityMetrics(metrics.registry)
         self._pipelines: dict[tuple[str, int], RecordPipeline] = {}
         self._routes: dict[str, _Route] = {}
         self._gap_fills: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
@@ -221,11 +238,17 @@ class StreamGuardApp:
                 store=TablePartitionStore(self._dedupe_tables[stream], partition),
                 scope=(topic, partition),
             )
+            # The drift engine first: it fills _dq.anomaly_score, which quality reads.
+            observers: list[PipelineObserver] = []
+            if self.engines is not None:
+                observers.append(self.engines[stream])
+            observers.append(self.quality[stream])
             pipeline = RecordPipeline(
                 stream,
                 max_record_bytes=s.max_record_bytes,
                 dedupe=dedupe,
                 catalogue=self.catalogue if stream == "behavior" else None,
+                observers=observers,
             )
             self._pipelines[topic, partition] = pipeline
         return pipeline
@@ -266,6 +289,26 @@ class StreamGuardApp:
             seconds=time.perf_counter() - started,
             latencies=[now - record.timestamp_s for record in records],
         )
+        await self._report(route.stream)
+
+    async def _report(self, *streams: StreamName) -> None:
+        """Export the monitors' scores and publish their findings (topic and alerts)."""
+        findings: list[dict[str, Any]] = []
+        for stream in streams:
+            scorer = self.quality[stream]
+            self.quality_metrics.observe(scorer.snapshot())
+            if self.engines is not None:
+                findings += [f.as_dict() for f in self.engines[stream].drain_findings()]
+            findings += scorer.drain_findings()
+        if self.engines is not None:
+            self.engines.update_metrics()
+        for finding in findings:
+            # Findings are observations, not records of the input: no ack is awaited.
+            await self.findings.send(
+                key=str(finding.get("stream", "")).encode(), value=orjson.dumps(finding)
+            )
+        if self.alerts is not None and findings:
+            self.alerts.submit_many(findings)
 
     async def _settle_offsets(self, route: _Route, records: list[SourceRecord]) -> None:
         """Tell the ledger what was handled; fill any range the consumer skipped."""
@@ -392,6 +435,9 @@ class StreamGuardApp:
         self.health.set_condition("assigned", assigned and recovered)
         self.health.set_condition("broker", await self._broker_reachable())
         self.metrics.catalogue_products.set(len(self.catalogue_table))
+        for scorer in self.quality.values():
+            scorer.tick()  # closes windows on quiet streams
+        await self._report("behavior", "product")
 
     async def _broker_reachable(self) -> bool:
         """Whether any bootstrap broker accepts a connection within a second.
@@ -438,8 +484,15 @@ class StreamGuardApp:
 
 
 def build_app(
-    settings: Settings, bootstrap: str, metrics: WorkerMetrics, health: Health
+    settings: Settings,
+    bootstrap: str,
+    metrics: WorkerMetrics,
+    health: Health,
+    *,
+    engines: EngineGroup | None = None,
+    alerts: AlertManager | None = None,
 ) -> StreamGuardApp:
-    """Create the Faust app for ``bootstrap`` (``host:port[,host:port]``)."""
+    """Create the Faust app for ``bootstrap`` (``host:port[,host:port]``), with the drift
+    engines and alert manager the worker started (either may be left out)."""
     health.require("assigned", "broker")
-    return StreamGuardApp(settings, bootstrap, metrics, health)
+    return StreamGuardApp(settings, bootstrap, metrics, health, engines=engines, alerts=alerts)

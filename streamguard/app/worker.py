@@ -12,9 +12,14 @@ import argparse
 import asyncio
 import logging
 import sys
+import threading
+import time
 from contextlib import ExitStack
 
+from streamguard.alerts import AlertManager
 from streamguard.config import Settings
+from streamguard.drift.embedder import Embedder
+from streamguard.drift.wiring import EngineGroup, build_embedder, build_engines
 from streamguard.metrics import Health, MetricsServer, WorkerMetrics
 
 __all__ = ["add_arguments", "run", "topic_layout"]
@@ -78,16 +83,48 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             server.port,
             settings.redacted(),
         )
-        return _run_faust(settings, bootstrap, metrics, health)
+        alerts = AlertManager.from_settings(settings, metrics.registry)
+        alerts.start()
+        stack.callback(alerts.stop)  # drains for a few seconds, then counts what it drops
+        embedder = build_embedder(settings)
+        engines = build_engines(
+            settings, ("behavior", "product"), registry=metrics.registry, embedder=embedder
+        )
+        engines.start()
+        stack.callback(engines.close)
+        health.require("model")
+        threading.Thread(
+            target=_load_model, args=(embedder, health), name="streamguard-model", daemon=True
+        ).start()
+        return _run_faust(settings, bootstrap, metrics, health, engines, alerts)
     return 0  # pragma: no cover (ExitStack does not swallow)
 
 
-def _run_faust(settings: Settings, bootstrap: str, metrics: WorkerMetrics, health: Health) -> int:
+def _load_model(embedder: Embedder, health: Health) -> None:
+    """Load the embedding model off the event loop; ready only once it answers."""
+    started = time.monotonic()
+    try:
+        embedder.embed(["warm-up"])
+    except Exception:
+        log.exception("the embedding model could not be loaded; the worker stays not ready")
+        return
+    log.info("embedding model ready in %.1f s", time.monotonic() - started)
+    health.set_condition("model", True)
+
+
+def _run_faust(
+    settings: Settings,
+    bootstrap: str,
+    metrics: WorkerMetrics,
+    health: Health,
+    engines: EngineGroup,
+    alerts: AlertManager,
+) -> int:
     import faust  # here, not at the top: `streamguard check` should not pay for it
 
     from streamguard.app.faust_app import build_app
 
-    guard = build_app(settings, bootstrap, metrics, health)
+    guard = build_app(settings, bootstrap, metrics, health, engines=engines, alerts=alerts)
     worker = faust.Worker(
         guard.app,
         loglevel=settings.log_level,

@@ -90,6 +90,18 @@ def test_every_offset_lands_exactly_once_with_the_right_outcome(
     faults_seen = {r.fault for r in records if r.fault}
     assert len(faults_seen) >= 20, faults_seen
 
+    # Every clean record carries its scores from the drift engine and the quality model.
+    clean = [
+        out
+        for seen in outputs.by_source.values()
+        for topic, out in seen
+        if topic != topics.quarantine
+    ]
+    assert clean
+    for record in clean:
+        assert 0.0 <= record["_dq"]["anomaly_score"] <= 1.0, record["_dq"]
+        assert 0.0 <= record["_dq"]["quality_score"] <= 1.0, record["_dq"]
+
     # The metrics endpoint counted the same records.
     assert records_in(worker) >= len(records)
     assert "streamguard_consumer_lag_records" in worker.metrics_text()
