@@ -263,7 +263,7 @@ class TextSurprise:
     def __init__(
         self,
         *,
-        max_chars: int = 48,
+        max_chars: int = 32,
         min_count: int = 50,
         max_bigrams: int = 20_000,
         learn_every: int = 4,
@@ -288,7 +288,7 @@ class TextSurprise:
 
     def _surprise(self, bigrams: list[str]) -> float:
         # An unseen bigram counts as half an observation (log2 0.5 = -1).
-        known = math.fsum(map(self._log_counts.get, bigrams, itertools.repeat(-1.0)))
+        known = sum(map(self._log_counts.get, bigrams, itertools.repeat(-1.0)))
         return math.log2(self._total + 1) - known / len(bigrams)
 
     def _score(self, surprise: float) -> float:
