@@ -11,6 +11,8 @@ import pytest
 from streamguard.recommender import (
     CooccurrenceRecommender,
     RecommenderConfig,
+    RecommenderService,
+    RefreshPolicy,
     SnapshotError,
     read_snapshot,
     restore,
@@ -114,3 +116,34 @@ def test_non_finite_numbers_are_rejected() -> None:
     assert text != snapshot(CooccurrenceRecommender())
     with pytest.raises(SnapshotError, match="infinity"):
         restore(text)
+
+
+def test_a_restarted_service_keeps_the_model(tmp_path: Path) -> None:
+    path = tmp_path / "recommender.json"
+    events = stream(4, 600)
+    before = RecommenderService(policy=RefreshPolicy(min_interval_s=0.0), clock=lambda: 1.0)
+    for record in events:
+        before.learn(record)
+    write_snapshot(before.model, path)
+    published = {r["user_id"]: r["items"] for r in before.due_records()}
+
+    restored = read_snapshot(path)
+    assert restored is not None
+    after = RecommenderService(restored, RefreshPolicy(min_interval_s=0.0), clock=lambda: 2.0)
+    for user_id in published:  # the policy restarts empty: every user publishes once
+        after.policy.mark_changed(user_id, 2.0)
+    republished = {r["user_id"]: r["items"] for r in after.due_records()}
+    assert republished == published
+    assert len(published) == 30
+
+
+def test_learning_does_not_mutate_its_input() -> None:
+    model = CooccurrenceRecommender()
+    records = stream(5, 200)
+    copies = orjson.loads(orjson.dumps(records))
+    for record in records:
+        model.learn_one(record)
+    product = {"product_id": "p1", "op": "upsert", "stock": 0}
+    model.update_product(product)
+    assert records == copies
+    assert product == {"product_id": "p1", "op": "upsert", "stock": 0}
