@@ -20,6 +20,7 @@ from streamguard.recommender.snapshot import (
     read_snapshot,
     restore,
     snapshot,
+    write_atomic,
     write_snapshot,
 )
 
@@ -37,5 +38,6 @@ __all__ = [
     "recommendation_record",
     "restore",
     "snapshot",
+    "write_atomic",
     "write_snapshot",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "read_snapshot",
     "restore",
     "snapshot",
+    "write_atomic",
     "write_snapshot",
 ]
 
@@ -171,7 +172,15 @@ def _fill(model: CooccurrenceRecommender, state: dict[str, Any]) -> None:
 
 def write_snapshot(model: CooccurrenceRecommender, path: Path) -> int:
     """Write a snapshot to ``path`` atomically (temp file + rename); returns its size."""
-    data = snapshot(model)
+    return write_atomic(snapshot(model), path)
+
+
+def write_atomic(data: bytes, path: Path) -> int:
+    """Replace ``path`` with ``data`` atomically; returns the size.
+
+    For an event loop: take ``model.snapshot()`` on the loop (the model must not change
+    while it is dumped), then run this in an executor (it fsyncs).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:

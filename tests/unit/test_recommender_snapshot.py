@@ -17,6 +17,7 @@ from streamguard.recommender import (
     read_snapshot,
     restore,
     snapshot,
+    write_atomic,
     write_snapshot,
 )
 
@@ -70,6 +71,10 @@ def test_method_spelling_and_files(tmp_path: Path) -> None:
     loaded = read_snapshot(path)
     assert loaded is not None and answers(loaded) == answers(model)
     assert answers(CooccurrenceRecommender.restore(model.snapshot())) == answers(model)
+    model.learn_one({"user_id": "u1", "product_id": "p1"})
+    assert write_atomic(model.snapshot(), path) == path.stat().st_size  # replaces it
+    again = read_snapshot(path)
+    assert again is not None and again.events_learned == model.events_learned
 
 
 def _valid() -> dict[str, object]:
