@@ -178,7 +178,10 @@ class SchemaDriftDetector:
     ) -> list[Finding]:
         findings: list[Finding] = []
         # set differences run in C: most records carry no unknown field at all
-        for name in sorted(record.keys() - self.declared - self._reported_new):
+        extra = record.keys() - self.declared
+        if not extra:
+            return findings
+        for name in sorted(extra - self._reported_new):
             if self._records <= self.warmup:
                 self._reported_new.add(name)  # there from the start: part of the reference
                 continue
