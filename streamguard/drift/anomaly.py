@@ -102,6 +102,8 @@ class NumericAnomaly:
         moves does not flag a one-cent change.
     half_space_trees
         Also score with River ``HalfSpaceTrees`` per group on the scaled features.
+    upper_only
+        Features scored on their high side only (a stock of 0 is not an anomaly).
     """
 
     def __init__(
@@ -115,9 +117,11 @@ class NumericAnomaly:
         max_groups: int = 2000,
         half_space_trees: bool = False,
         learn_every: int = 4,
+        upper_only: frozenset[str] = frozenset({"stock", "quantity"}),
         seed: int = 0,
     ) -> None:
         self.min_count = min_count
+        self.upper_only = upper_only
         self.learn_every = learn_every
         self.min_std = min_std
         self.z_floor = z_floor
@@ -142,7 +146,9 @@ class NumericAnomaly:
             stats = self._feature_stats(group, name)
             if stats is not None:
                 spread = max(stats.std, self.min_std)
-                scaled[name] = (math.log1p(max(value, 0.0)) - stats.mean) / spread
+                z = (math.log1p(max(value, 0.0)) - stats.mean) / spread
+                # an empty stock or a single item is ordinary: only their excess counts
+                scaled[name] = max(z, 0.0) if name in self.upper_only else z
         return scaled
 
     def score_one(self, group: str, features: Mapping[str, float]) -> float:

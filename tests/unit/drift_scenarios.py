@@ -78,7 +78,9 @@ _PT_WORDS = re.compile(r"\b(" + "|".join(_LONGEST_FIRST) + r")\b")
 def to_portuguese(text: str) -> str:
     """Word-by-word Portuguese of a generated title or description (brands kept)."""
     text = _PT_WORDS.sub(lambda m: _PT[m.group(1)], text.lower())
-    return text.replace("a ", "um ", 1).replace(" by ", " da marca ")
+    if text.startswith("a "):
+        text = "um " + text[2:]
+    return text.replace(" by ", " da marca ")
 
 
 def synthetic_products(count: int, seed: int = 11) -> list[Record]:

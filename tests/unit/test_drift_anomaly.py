@@ -112,6 +112,11 @@ def test_numeric_model_learns_per_group_and_ignores_anomalies() -> None:
     for _ in range(50):  # a burst of absurd values is not learned as normal
         model.score_and_learn("cheap", {"price": 5000.0})
     assert model.score_one("cheap", {"price": 5000.0}) > 0.9
+    stock = NumericAnomaly()
+    for i in range(200):
+        stock.score_and_learn("g", {"stock": 100.0 + i % 50})
+    assert stock.score_one("g", {"stock": 0.0}) == 0.0  # out of stock is ordinary
+    assert stock.score_one("g", {"stock": 1e6}) > 0.9
     # a new group borrows the stream-wide statistics until it has its own
     assert model.score_one("new", {"price": 1e12}) > 0.9
 
