@@ -15,8 +15,9 @@ reference (its warm-up plus every quiet block since). It reports ``schema_drift`
 
 Statistic: the change in share; threshold: the larger of the knob and ``z`` standard
 errors of a two-proportion test (so thin windows need bigger changes). A firing latches
-that (field, kind) until a block no longer shows the change; latched blocks do not join
-the reference.
+that (group, field, change) until a block of that group no longer shows it, and no other
+group reports the same field and change while it is latched (one finding, not one per
+event type); latched blocks do not join the reference.
 
 Examples
 --------
@@ -229,7 +230,7 @@ class SchemaDriftDetector:
             if p_ref - p_new >= bound:
                 key = (group, name, "missing")
                 active.add(key)
-                if key not in self._latched:
+                if not any(k[1:] == key[1:] for k in self._latched):  # once per field
                     findings.append(
                         self._finding(
                             name,
@@ -257,7 +258,7 @@ class SchemaDriftDetector:
             if ref_present and q_new - q_ref >= bound:
                 key = (group, name, f"type:{kind}")
                 active.add(key)
-                if key not in self._latched:
+                if not any(k[1:] == key[1:] for k in self._latched):  # once per field
                     findings.append(
                         self._finding(
                             name,
