@@ -145,6 +145,16 @@ class Settings(BaseSettings):
     embed_queue_size: int = Field(default=10_000, ge=1, description="Texts waiting, at most.")
     anomaly_threshold: float = Field(default=0.9, gt=0, le=1, description="Anomaly findings.")
 
+    # --- recommender -----------------------------------------------------------------------
+    recommender_enabled: bool = True
+    recommender_k: int = Field(default=10, ge=1, le=1000, description="Items per user list.")
+    recommender_min_interval_s: float = Field(
+        default=5.0, ge=0, description="A user's list is published at most once per interval."
+    )
+    recommender_snapshot_interval_s: float = Field(
+        default=30.0, gt=0, description="Seconds between model snapshots to data_dir."
+    )
+
     log_level: str = "INFO"
 
     @field_validator("broker")

@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -34,6 +35,15 @@ from streamguard.drift.wiring import EngineGroup
 from streamguard.metrics import Health, WorkerMetrics
 from streamguard.pipeline import PipelineObserver, RecordPipeline, StreamName
 from streamguard.quality import QualityMetrics, build_scorers
+from streamguard.recommender import (
+    CooccurrenceRecommender,
+    RecommenderConfig,
+    RecommenderMetrics,
+    RecommenderService,
+    RefreshPolicy,
+    read_snapshot,
+    write_atomic,
+)
 from streamguard.records import SourcePosition
 from streamguard.side_reader import SourceRecord, read_range
 
@@ -196,6 +206,9 @@ class StreamGuardApp:
             )
             for stream in ("behavior", "product")
         }
+        self.recommender: RecommenderService | None = None
+        if s.recommender_enabled:
+            self._add_recommender()
         self.ledger = OffsetLedger()
         self._add_agent("behavior", s.topic_behavior, s.topic_behavior_clean, None)
         self._add_agent("product", s.topic_product, s.topic_product_clean, self._on_product)
@@ -227,6 +240,77 @@ class StreamGuardApp:
 
         agent.__name__ = f"check_{stream}"
         self.app.agent(source, name=f"streamguard.check_{stream}")(agent)
+
+    def _add_recommender(self) -> None:
+        """The recommender: an agent on both clean topics, publishing changed lists."""
+        s = self.settings
+        model = read_snapshot(self.recommender_snapshot_path) or CooccurrenceRecommender(
+            RecommenderConfig()
+        )
+        log.info("recommender model %s (%d events learned)", model.version, model.events_learned)
+        self.recommender = RecommenderService(
+            model,
+            RefreshPolicy(min_interval_s=s.recommender_min_interval_s),
+            k=s.recommender_k,
+            metrics=RecommenderMetrics(self.metrics.registry),
+        )
+        self.recommendations = self.app.topic(s.topic_recommendations, partitions=s.partitions)
+        clean = self.app.topic(
+            s.topic_behavior_clean, s.topic_product_clean, partitions=s.partitions
+        )
+
+        async def recommend(events_stream: Any) -> None:
+            take = events_stream.take_events(s.take_max_records, within=s.take_within_s)
+            async for events in take:
+                self._learn(events)
+                await self._publish_recommendations()
+
+        self.app.agent(clean, name="streamguard.recommend")(recommend)
+        self.app.timer(1.0)(self._publish_recommendations)
+        self.app.timer(s.recommender_snapshot_interval_s)(self._snapshot_recommender)
+
+    @property
+    def recommender_snapshot_path(self) -> Path:
+        """Where the recommender's model is snapshotted (and restored from at start)."""
+        return self.settings.data_dir / "recommender" / "model.json"
+
+    def _learn(self, events: list[Any]) -> None:
+        service = self.recommender
+        assert service is not None
+        behavior = self.settings.topic_behavior_clean
+        threshold = self.settings.anomaly_threshold
+        for event in events:
+            try:
+                record = orjson.loads(event.message.value)
+            except orjson.JSONDecodeError:
+                continue  # not ours: clean topics only carry what the pipeline wrote
+            if event.message.topic == behavior:
+                # Quality gate: an anomalous event teaches the model nothing it should keep.
+                if (record.get("_dq") or {}).get("anomaly_score", 0.0) >= threshold:
+                    continue
+                service.learn(record)
+            else:
+                service.update_product(record)
+
+    async def _publish_recommendations(self) -> None:
+        if self.recommender is None:
+            return
+        for item in self.recommender.due_records():
+            await self.recommendations.send(
+                key=str(item["user_id"]).encode(), value=orjson.dumps(item)
+            )
+
+    async def _snapshot_recommender(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.save_recommender)
+
+    def save_recommender(self) -> None:
+        """Write the recommender's snapshot (atomically); also called at shutdown."""
+        if self.recommender is None:
+            return
+        size = write_atomic(self.recommender.snapshot(), self.recommender_snapshot_path)
+        assert self.recommender.metrics is not None
+        self.recommender.metrics.snapshot_bytes.set(size)
+        self.recommender.observe_size()
 
     def _pipeline_for(self, stream: StreamName, topic: str, partition: int) -> RecordPipeline:
         pipeline = self._pipelines.get((topic, partition))
@@ -280,6 +364,8 @@ class StreamGuardApp:
             acks.append(await target.send(key=outcome.key, value=outcome.value))
             if route.on_clean is not None and outcome.record is not None:
                 route.on_clean(outcome.record, record.partition)
+            elif route.stream == "product" and self.recommender is not None:
+                self._hide_quarantined_product(record.value)
             outcomes.append(outcome)
         await asyncio.gather(*acks)
         now = time.time()
@@ -405,6 +491,15 @@ class StreamGuardApp:
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
                     max(highwater - offset - 1, 0)
                 )
+
+    def _hide_quarantined_product(self, raw: bytes | None) -> None:
+        """A product whose latest record was quarantined is not recommended."""
+        try:
+            product_id = orjson.loads(raw or b"").get("product_id")
+        except (orjson.JSONDecodeError, AttributeError):
+            return
+        if isinstance(product_id, str) and self.recommender is not None:
+            self.recommender.remove_product(product_id)
 
     def _on_product(self, record: dict[str, Any], partition: int) -> None:
         catalogue = TablePartitionStore(self.catalogue_table, partition)

@@ -136,4 +136,9 @@ def _run_faust(
     except SystemExit as exc:
         health.set_live(False)
         return int(exc.code or 0)
+    finally:
+        try:
+            guard.save_recommender()  # the model survives a clean restart up to its last event
+        except OSError as exc:
+            log.error("could not save the recommender snapshot: %s", exc)
     return 0
