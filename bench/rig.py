@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the worker harness lives in tests/, not in the package
@@ -38,14 +37,13 @@ from tests.integration.worker_harness import (  # noqa: E402
 
 __all__ = [
     "PARTITIONS",
-    "Arrivals",
+    "WorkerProcess",
     "Rig",
     "add_worker_env_argument",
     "copy_loop",
     "cpu_seconds",
     "maps_library",
     "produce",
-    "read_arrivals",
     "records_in",
     "rig",
     "rss_bytes",
@@ -166,73 +164,6 @@ async def produce(
     finally:
         await producer.stop()
     return placed
-
-
-@dataclass
-class Arrivals:
-    """Output records read back: per source position, when it was written and read."""
-
-    #: (source partition, source offset) -> (output CreateTime ms, read at ms).
-    by_source: dict[tuple[int, int], tuple[int, float]] = field(default_factory=dict)
-    messages: int = 0
-
-    def add(self, value: bytes, timestamp_ms: int) -> None:
-        """Index one clean or quarantine record by the source position it names."""
-        record = orjson.loads(value)
-        source = record["_dq"]["source"] if "_dq" in record else record["source"]
-        self.messages += 1
-        self.by_source.setdefault(
-            (source["partition"], source["offset"]), (timestamp_ms, time.time() * 1000.0)
-        )
-
-
-async def read_arrivals(
-    bootstrap: str,
-    topics: Iterable[str],
-    expected: int,
-    timeout_s: float,
-    *,
-    from_end: bool = False,
-    positioned: asyncio.Event | None = None,
-) -> Arrivals:
-    """Read ``topics`` until ``expected`` distinct sources came out: from the start, or
-    (``from_end``) only what is written after ``positioned`` is set.
-    """
-    arrivals = Arrivals()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=10,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-        **_CLIENT,
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        if from_end:
-            await consumer.seek_to_end(*partitions)
-            for tp in partitions:  # resolve the lazy seek now, before anyone produces
-                await consumer.position(tp)
-        else:
-            await consumer.seek_to_beginning(*partitions)
-        if positioned is not None:
-            positioned.set()
-        deadline = time.monotonic() + timeout_s
-        while len(arrivals.by_source) < expected:
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"only {len(arrivals.by_source)} of {expected} records came out "
-                    f"within {timeout_s:.0f} s"
-                )
-            batches = await consumer.getmany(timeout_ms=100, max_records=5000)
-            for messages in batches.values():
-                for message in messages:
-                    if message.value is not None:
-                        arrivals.add(message.value, message.timestamp)
-        return arrivals
-    finally:
-        await consumer.stop()
 
 
 async def copy_loop(bootstrap: str, source: str, dest: str, count: int, timeout_s: float) -> float:
