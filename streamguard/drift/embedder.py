@@ -188,7 +188,7 @@ class HashingEmbedder:
     (32, (0, 32))
     """
 
-    def __init__(self, dim: int = 256) -> None:
+    def __init__(self, dim: int = 1024) -> None:
         if dim < 2:
             raise ValueError("dim must be >= 2")
         self._dim = dim

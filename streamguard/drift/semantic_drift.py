@@ -21,7 +21,8 @@ Only values that leave the support count here, and:
   in a sorted feed does not fire; in a high-cardinality field (descriptions, titles), one
   new value taking over the block (boilerplate) does.
 * **Warm-up.** Nothing fires before the reference holds ``warmup`` values with at least
-  ``min_distinct`` distinct ones and ``calibration_blocks`` blocks were scored.
+  ``min_distinct`` distinct ones and ``calibration_blocks`` blocks were scored (the
+  second half of the warm-up is scored for calibration already).
 * **Lag.** A block joins the reference ``lag_blocks`` blocks after it was scored, so a
   drift that starts mid-block is still out of support in the next one.
 * **Adaptation.** After a finding the detector stays quiet until :meth:`acknowledge`
@@ -104,7 +105,7 @@ class SemanticDriftDetector:
         block_size: int = 100,
         warmup: int = 300,
         min_distinct: int = 5,
-        calibration_blocks: int = 4,
+        calibration_blocks: int = 3,
         history_blocks: int = 100,
         lag_blocks: int = 2,
         reference_size: int = 2000,
@@ -187,7 +188,11 @@ class SemanticDriftDetector:
         block, self._block = self._block, []
         if not self.armed:
             if len(self._ref_texts) >= self.min_distinct:
-                self._novelty_history.extend(self._novelty(block).values())
+                if self._ref_values >= self.warmup // 2:
+                    # late warm-up blocks already teach the stream's variability
+                    self._score(block, position, calibrate_only=True)
+                else:
+                    self._novelty_history.extend(self._novelty(block).values())
             self._absorb(block)
             return None
         finding = self._score(block, position)
@@ -293,7 +298,13 @@ class SemanticDriftDetector:
         sims = np.vstack(list(first.values())) @ self._reference().T
         return {t: float(1.0 - s) for t, s in zip(first, sims.max(axis=1).tolist(), strict=True)}
 
-    def _score(self, block: list[tuple[str, Vector]], position: SourcePosition) -> Finding | None:
+    def _score(
+        self,
+        block: list[tuple[str, Vector]],
+        position: SourcePosition,
+        *,
+        calibrate_only: bool = False,
+    ) -> Finding | None:
         radius = self._support_radius()
         counts: dict[str, int] = {}
         for text, _ in block:
@@ -324,7 +335,10 @@ class SemanticDriftDetector:
         )
         # New values must outnumber the most the stream's own history brought at once.
         usual_new = max(self._new_distinct_history, default=0)
-        enough_new = len(new) >= max(self.min_novel_values, 2 * usual_new + 1)
+        # ... and in fields where nearly every value is new anyway (titles), it says nothing.
+        enough_new = len(new) >= max(self.min_novel_values, 2 * usual_new + 1) and (
+            typical < 0.8 * self.block_size
+        )
         which = -1
         if shares[0] > thresholds[0] and enough_out:
             which = 0
@@ -333,7 +347,7 @@ class SemanticDriftDetector:
         share, threshold = shares[max(which, 0)], thresholds[max(which, 0)]
         outside = (outside, new)[max(which, 0)]
         calibrated = len(self._history) >= self.calibration_blocks
-        fired = calibrated and not self._open and which >= 0
+        fired = calibrated and not calibrate_only and not self._open and which >= 0
         self.blocks_scored += 1
         self.last_block = BlockStats(share, threshold, radius, len(counts), len(outside), fired)
         if not fired:

@@ -21,7 +21,11 @@ WITHIN = 300
 
 
 def assert_found(
-    findings: list[dict[str, Any]], kind: str, field: str, start: int = START
+    findings: list[dict[str, Any]],
+    kind: str,
+    field: str,
+    start: int = START,
+    within: int = WITHIN,
 ) -> dict[str, Any]:
     drift = sc.drift_findings(findings)
     early = [f for f in drift if f["position"]["offset"] < start]
@@ -29,7 +33,7 @@ def assert_found(
     hits = [f for f in drift if f["kind"] == kind and f["field"] == field]
     assert hits, f"no {kind} on {field}; got {[(f['kind'], f['field']) for f in drift]}"
     first = hits[0]
-    assert start <= first["position"]["offset"] < start + WITHIN, first
+    assert start <= first["position"]["offset"] < start + within, first
     assert first["statistic"] > first["threshold"]
     assert set(first) >= {"kind", "stream", "field", "severity", "statistic", "threshold",
                           "window", "examples", "position", "detected_at"}  # fmt: skip
@@ -134,3 +138,19 @@ def test_controls_raise_no_drift_finding(name: str, tmp_path: Path) -> None:
     stream, build = CONTROLS[name]
     findings = sc.run_check(build(), stream, tmp_path)
     assert sc.drift_findings(findings) == []
+
+
+def emails_in_query(record: sc.Record, i: int) -> sc.Record:
+    """A mapping bug puts the user's e-mail into ``query`` (a sparse field: searches)."""
+    if "query" in record:
+        record["query"] = f"{record['user_id']}@mail.example.com"
+    return record
+
+
+def test_sparse_field_drift_found_within_two_blocks_of_its_values(tmp_path: Path) -> None:
+    records = sc.drift_from(sc.synthetic_behavior(9000), 6000, emails_in_query)
+    findings = sc.run_check(records, "behavior", tmp_path)
+    # query appears in ~10% of events: "a few hundred" of its values, not of all records
+    after = [i for i, r in enumerate(records) if i >= 6000 and "query" in r]
+    first = assert_found(findings, "semantic_drift", "query", start=6000, within=3000)
+    assert first["position"]["offset"] <= after[199], (first["position"], after[199])
