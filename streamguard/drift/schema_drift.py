@@ -49,25 +49,6 @@ __all__ = ["SchemaDriftDetector", "json_type"]
 _MAX_GROUPS = 32
 
 
-def json_type(value: Any) -> str:
-    """The JSON type name of a decoded value.
-
-    >>> [json_type(v) for v in (True, 3, 2.5, "x", None, [], {})]
-    ['boolean', 'number', 'number', 'string', 'null', 'array', 'object']
-    """
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object" if isinstance(value, dict) else type(value).__name__
-
-
 _TYPE_NAMES: dict[type, str] = {
     str: "string",
     int: "number",
@@ -77,6 +58,15 @@ _TYPE_NAMES: dict[type, str] = {
     list: "array",
     dict: "object",
 }
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a decoded value.
+
+    >>> [json_type(v) for v in (True, 3, 2.5, "x", None, [], {})]
+    ['boolean', 'number', 'number', 'string', 'null', 'array', 'object']
+    """
+    return _TYPE_NAMES.get(type(value)) or type(value).__name__
 
 
 class _Counts:
