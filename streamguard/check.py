@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -23,7 +24,8 @@ import orjson
 from streamguard.config import Settings
 from streamguard.dedupe import DedupeIndex
 from streamguard.pipeline import RecordPipeline, StreamName
-from streamguard.records import SourcePosition
+from streamguard.quality import QualitySnapshot, build_scorers
+from streamguard.records import Outcome, SourcePosition
 from streamguard.tally import RunTally
 
 if TYPE_CHECKING:
@@ -56,6 +58,39 @@ class InMemoryCatalogue:
             self._products[record["product_id"]] = record
 
 
+class StreamClock:
+    """ "Now" for a file: the newest event time seen so far (wall time before the first).
+
+    Timeliness of a historical file is judged against the file's own time, not today's:
+    an event is late when it is older than the newest one by more than the allowance.
+    Runs as a pipeline observer placed before the quality scorer.
+
+    >>> clock = StreamClock()
+    >>> clock.on_clean({"ts": "2026-01-01T00:00:10.000Z"}, None)  # type: ignore[arg-type]
+    >>> clock.on_clean({"ts": "2026-01-01T00:00:05.000Z"}, None)  # type: ignore[arg-type]
+    >>> clock() == datetime.fromisoformat("2026-01-01T00:00:10+00:00").timestamp()
+    True
+    """
+
+    def __init__(self) -> None:
+        self._latest: float | None = None
+
+    def __call__(self) -> float:
+        return time.time() if self._latest is None else self._latest
+
+    def on_decoded(self, record: dict[str, Any], source: SourcePosition) -> None:
+        """Not needed: clean records carry a normalised ``ts``."""
+
+    def on_clean(self, record: dict[str, Any], source: SourcePosition) -> None:
+        """Advance to this record's event time if it is the newest."""
+        moment = datetime.fromisoformat(record["ts"]).timestamp()
+        if self._latest is None or moment > self._latest:
+            self._latest = moment
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        """Not needed."""
+
+
 class CheckResult:
     """What a check run produced: the tally and where the files went."""
 
@@ -65,11 +100,15 @@ class CheckResult:
         out_dir: Path,
         elapsed_s: float,
         findings: list[Finding] | None = None,
+        quality: QualitySnapshot | None = None,
+        quality_findings: list[dict[str, Any]] | None = None,
     ) -> None:
         self.tally = tally
         self.out_dir = out_dir
         self.elapsed_s = elapsed_s
         self.findings = findings
+        self.quality = quality
+        self.quality_findings = quality_findings or []
 
     def report(self) -> dict[str, Any]:
         """The contents of report.json."""
@@ -86,7 +125,15 @@ class CheckResult:
             kinds: dict[str, int] = {}
             for finding in self.findings:
                 kinds[finding.kind] = kinds.get(finding.kind, 0) + 1
+            for quality_finding in self.quality_findings:
+                kind = str(quality_finding["kind"])
+                kinds[kind] = kinds.get(kind, 0) + 1
             report["findings"] = {"file": str(self.out_dir / "findings.jsonl"), "by_kind": kinds}
+        if self.quality is not None:
+            report["quality"] = {
+                "composite": self.quality.composite,
+                "dimensions": self.quality.dimensions,
+            }
         return report
 
 
@@ -130,12 +177,15 @@ def check_file(
         from streamguard.drift.wiring import build_engines
 
         engine = build_engines(settings, [stream], synchronous=True, embedder=embedder)[stream]
+    clock = StreamClock()
+    scorer = build_scorers(settings, catalogue=catalogue, clock=clock)[stream]
     pipeline = RecordPipeline(
         stream,
         max_record_bytes=settings.max_record_bytes,
         dedupe=DedupeIndex(settings.dedupe_window_s, settings.dedupe_max_entries),
         catalogue=catalogue,
-        observers=[engine] if engine is not None else (),
+        # The drift engine first: it fills _dq.anomaly_score, which quality reads.
+        observers=[*([engine] if engine is not None else []), clock, scorer],
     )
     tally = RunTally(stream)
     topic = f"file:{path.name}"
@@ -157,13 +207,23 @@ def check_file(
                         f"  ... {offset:,} records ({offset / (now - started):,.0f}/s)",
                         file=progress,
                     )
+    scorer.close_window()
+    quality_findings = scorer.drain_findings()
     findings = None
     if engine is not None:
         engine.close()
         findings = engine.drain_findings()
         with (out_dir / "findings.jsonl").open("wb") as fh:
             fh.writelines(f.to_json() + b"\n" for f in findings)
-    result = CheckResult(tally, out_dir, time.monotonic() - started, findings)
+            fh.writelines(orjson.dumps(f) + b"\n" for f in quality_findings)
+    result = CheckResult(
+        tally,
+        out_dir,
+        time.monotonic() - started,
+        findings,
+        quality=scorer.snapshot(),
+        quality_findings=quality_findings,
+    )
     (out_dir / "report.json").write_bytes(
         orjson.dumps(result.report(), option=orjson.OPT_INDENT_2) + b"\n"
     )
@@ -202,6 +262,15 @@ def format_summary(result: CheckResult, source_name: str) -> str:
             for k, v in list(gaps["missing"].items())[:12]
         ]
         lines += [f"    zero    {k:<26} {v:>8,}" for k, v in gaps["zero"].items()]
+    if result.quality is not None and result.quality.composite is not None:
+        dims = ", ".join(
+            f"{name} {score:.3f}"
+            for name, score in result.quality.dimensions.items()
+            if score is not None
+        )
+        lines.append(f"  quality {result.quality.composite:.3f} ({dims})")
+    for quality_finding in result.quality_findings[:5]:
+        lines.append(f"    quality_drop    {quality_finding.get('summary', quality_finding)}")
     if result.findings:
         lines.append(f"  findings ({len(result.findings):,}):")
         drift = [f for f in result.findings if f.kind != "anomaly"]

@@ -370,3 +370,21 @@ def test_olist_products_replayed_and_checked(
     assert len(untranslated) == 2  # as the dataset's README says
     categories = {r.get("category") for r in read_jsonl(tmp_path / "o" / "clean.jsonl")}
     assert categories == {translation.get(c, c) for c in raw} | {None}
+
+
+def test_check_scores_quality_against_the_files_own_time(
+    events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The events are from 2026-11-01: judged against today they would all be "late".
+    out = tmp_path / "out"
+    code, stdout, _ = check([str(events_file), "--out", str(out), "--no-drift"], capsys)
+    assert code == 0
+    quality = orjson.loads((out / "report.json").read_bytes())["quality"]
+    dims = quality["dimensions"]
+    assert dims["timeliness"] == 1.0
+    # 4 of 9 records are quarantined, one of them as a duplicate.
+    assert dims["validity"] < 1.0 and dims["uniqueness"] < 1.0
+    assert 0.0 < quality["composite"] < 1.0
+    for record in read_jsonl(out / "clean.jsonl"):
+        assert 0.0 < record["_dq"]["quality_score"] <= 1.0
+    assert f"quality {quality['composite']:.3f}" in stdout
