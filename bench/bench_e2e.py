@@ -178,6 +178,7 @@ async def _latency(
     after = _latency_buckets(worker.metrics_text())
     delta = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
     total = delta[float("inf")]
+    top = max(bound for bound in delta if bound != float("inf"))
     offered = len(placed) / max((max(placed.values()) - min(placed.values())) / 1000.0, 1e-3)
     return {
         "events": len(placed),
@@ -186,6 +187,9 @@ async def _latency(
         "p99_ms": round(1000 * histogram_quantile(0.99, delta), 1),
         "share_within_250ms": round(delta.get(0.25, 0.0) / max(total, 1.0), 4),
         "share_within_1s": round(delta.get(1.0, 0.0) / max(total, 1.0), 4),
+        # Beyond the last finite bucket the quantiles above are only lower bounds.
+        "top_bucket_s": top,
+        "share_beyond_top_bucket": round((total - delta[top]) / max(total, 1.0), 4),
     }
 
 

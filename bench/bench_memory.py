@@ -97,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     middle, final, growth = half_way_growth(samples, args.events)
     peak = max(rss for _, _, rss in samples)
     step = max(1, len(samples) // 10)
+    shown = samples[::step] if (len(samples) - 1) % step == 0 else samples[::step] + samples[-1:]
     print_table(
-        [(t, seen, round(rss / MIB, 1)) for t, seen, rss in samples[::step] + samples[-1:]],
+        [(t, seen, round(rss / MIB, 1)) for t, seen, rss in shown],
         ("seconds", "consumed", "RSS MiB"),
     )
     print(

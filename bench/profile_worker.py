@@ -4,8 +4,8 @@ Run: ``.venv/bin/python bench/profile_worker.py [--events 30000] [--seconds 20]`
 
 Produces the backlog on an embedded broker, starts one worker, and once it is consuming
 records ``py-spy record`` samples it (``--idle`` included, so time spent waiting on the
-event loop shows). Writes ``bench/results/profile_worker.txt``: the functions with the
-most samples, by own time and by total time, plus the raw collapsed stacks
+event loop shows). Writes ``bench/results/profile_worker.txt``: per thread, the functions
+with the most samples by own time and by total time, plus the raw collapsed stacks
 (``profile_worker.folded``; load it in speedscope or flamegraph.pl). Not part of
 ``make bench``: it is a diagnosis tool, not a figure.
 """
@@ -29,34 +29,44 @@ from streamguard.sources.synthetic import generate
 
 
 def summarize(folded: str, top: int) -> str:
-    """Own-time and total-time tables (share of samples) from collapsed stacks.
+    """Per-thread own-time and total-time tables (share of samples) from collapsed
+    stacks whose first frame names the thread (py-spy ``--threads``).
 
-    >>> print(summarize("a;b 3\\na;c 1\\n", top=2))
-    samples: 4
-    own time:
-      75.0%  b
-      25.0%  c
-    total time:
-     100.0%  a
-      75.0%  b
+    >>> print(summarize("main;a;b 3\\nmain;a;c 1\\nio;d 4\\n", top=2))
+    samples: 8
+    main: 50.0% of samples
+      own time:
+         75.0%  b
+         25.0%  c
+      total time:
+        100.0%  a
+         75.0%  b
+    io: 50.0% of samples
+      own time:
+        100.0%  d
+      total time:
+        100.0%  d
     """
-    own: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    samples = 0
+    own: dict[str, Counter[str]] = {}
+    total: dict[str, Counter[str]] = {}
+    per_thread: Counter[str] = Counter()
     for line in folded.splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack:
-            continue
-        count = int(count_text)
         frames = stack.split(";")
-        samples += count
-        own[frames[-1]] += count
-        for frame in set(frames):
-            total[frame] += count
-    lines = [f"samples: {samples}", "own time:"]
-    lines += [f"{100 * n / samples:6.1f}%  {name}" for name, n in own.most_common(top)]
-    lines.append("total time:")
-    lines += [f"{100 * n / samples:6.1f}%  {name}" for name, n in total.most_common(top)]
+        if len(frames) < 2:
+            continue
+        thread, count = frames[0], int(count_text)
+        per_thread[thread] += count
+        own.setdefault(thread, Counter())[frames[-1]] += count
+        for frame in set(frames[1:]):
+            total.setdefault(thread, Counter())[frame] += count
+    samples = sum(per_thread.values())
+    lines = [f"samples: {samples}"]
+    for thread, count in per_thread.most_common():
+        lines.append(f"{thread}: {100 * count / samples:.1f}% of samples")
+        for title, table in (("own time", own[thread]), ("total time", total[thread])):
+            lines.append(f"  {title}:")
+            lines += [f"  {100 * n / count:6.1f}%  {name}" for name, n in table.most_common(top)]
     return "\n".join(lines)
 
 
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
-    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--top", type=int, default=25, help="functions per table")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     folded = RESULTS / "profile_worker.folded"
