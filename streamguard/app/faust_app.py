@@ -134,7 +134,7 @@ class _Route:
     """Where one source topic's records go: its stream's pipeline and clean topic."""
 
     stream: StreamName
-    clean: Any  # faust topic
+    clean_name: str
     on_clean: Callable[[dict[str, Any], int], None] | None = None
 
 
@@ -185,6 +185,7 @@ class StreamGuardApp:
         )
         app = self.app
         self.quarantine = app.topic(s.topic_quarantine, partitions=s.partitions)
+        self.quarantine_name = s.topic_quarantine
         # Table keys and values are JSON even though topic records are raw bytes.
         json_schema: Any = faust.Schema(key_serializer="json", value_serializer="json")
         self.catalogue_table = app.GlobalTable(
@@ -227,7 +228,8 @@ class StreamGuardApp:
         on_clean: Callable[[dict[str, Any], int], None] | None,
     ) -> None:
         source = self.app.topic(topic_name, partitions=self.settings.partitions)
-        route = _Route(stream, self.app.topic(clean_name, partitions=self.settings.partitions))
+        self.app.topic(clean_name, partitions=self.settings.partitions)  # declared for Faust
+        route = _Route(stream, clean_name)
         route.on_clean = on_clean
         self._routes[topic_name] = route
 
@@ -301,14 +303,24 @@ class StreamGuardApp:
             )
 
     async def _snapshot_recommender(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.save_recommender)
-
-    def save_recommender(self) -> None:
-        """Write the recommender's snapshot (atomically); also called at shutdown."""
         if self.recommender is None:
             return
-        size = write_atomic(self.recommender.snapshot(), self.recommender_snapshot_path)
-        assert self.recommender.metrics is not None
+        # Serialize on the loop (the agent mutates the model between awaits), write off it.
+        data = self.recommender.snapshot()
+        size = await asyncio.get_running_loop().run_in_executor(
+            None, write_atomic, data, self.recommender_snapshot_path
+        )
+        self._snapshot_written(size)
+
+    def save_recommender(self) -> None:
+        """Write the recommender's snapshot now (at shutdown, with the loop stopped)."""
+        if self.recommender is not None:
+            self._snapshot_written(
+                write_atomic(self.recommender.snapshot(), self.recommender_snapshot_path)
+            )
+
+    def _snapshot_written(self, size: int) -> None:
+        assert self.recommender is not None and self.recommender.metrics is not None
         self.recommender.metrics.snapshot_bytes.set(size)
         self.recommender.observe_size()
 
@@ -355,13 +367,15 @@ class StreamGuardApp:
         started = time.perf_counter()
         outcomes = []
         acks = []
+        producer = self.app.producer
         for record in records:
             pipeline = self._pipeline_for(route.stream, record.topic, record.partition)
             outcome = pipeline.process(
                 record.value, SourcePosition(record.topic, record.partition, record.offset)
             )
-            target = route.clean if outcome.is_clean else self.quarantine
-            acks.append(await target.send(key=outcome.key, value=outcome.value))
+            target = route.clean_name if outcome.is_clean else self.quarantine_name
+            # The producer directly: Faust's Topic.send costs ~1 ms a record (measured).
+            acks.append(await producer.send(target, outcome.key, outcome.value, None, None, None))
             if route.on_clean is not None and outcome.record is not None:
                 route.on_clean(outcome.record, record.partition)
             elif route.stream == "product" and self.recommender is not None:

@@ -179,8 +179,12 @@ def test_finding_format_matches_design() -> None:
 
 def test_async_engine_finds_the_same_drift_through_the_batcher() -> None:
     registry = CollectorRegistry()
+    # A queue that holds every text: on a loaded machine the embedding thread may fall
+    # behind, and this test is about the findings, not about overload (test_drift_batcher).
     engines = build_engines(
-        Settings(model="hashing", max_batch_latency_ms=5), ["product"], registry=registry
+        Settings(model="hashing", max_batch_latency_ms=5, embed_queue_size=100_000),
+        ["product"],
+        registry=registry,
     )
     engines.start()
     engine = engines["product"]
