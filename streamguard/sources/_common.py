@@ -138,6 +138,8 @@ def _open_outputs(out: str, streams: tuple[Stream, ...]) -> Iterator[dict[str, I
         paths = {s: path.with_name(f"{path.stem}.{s}{path.suffix or '.jsonl'}") for s in streams}
     with contextlib.ExitStack() as stack:
         try:
+            for p in paths.values():
+                p.parent.mkdir(parents=True, exist_ok=True)  # like `check --out`
             files: dict[str, IO[bytes]] = {
                 s: stack.enter_context(p.open("wb")) for s, p in paths.items()
             }

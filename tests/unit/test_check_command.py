@@ -388,3 +388,10 @@ def test_check_scores_quality_against_the_files_own_time(
     for record in read_jsonl(out / "clean.jsonl"):
         assert 0.0 < record["_dq"]["quality_score"] <= 1.0
     assert f"quality {quality['composite']:.3f}" in stdout
+
+
+def test_generate_creates_the_output_folder(tmp_path: Path) -> None:
+    # README's walkthrough writes into a folder that does not exist yet.
+    out = tmp_path / "new" / "folder" / "events.jsonl"
+    assert cli.main(["generate", "--count", "5", "--seed", "1", "--out", str(out)]) == 0
+    assert len(out.read_bytes().splitlines()) == 5
