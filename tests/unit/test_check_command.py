@@ -393,5 +393,10 @@ def test_check_scores_quality_against_the_files_own_time(
 def test_generate_creates_the_output_folder(tmp_path: Path) -> None:
     # README's walkthrough writes into a folder that does not exist yet.
     out = tmp_path / "new" / "folder" / "events.jsonl"
-    assert cli.main(["generate", "--count", "5", "--seed", "1", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            ["generate", "--stream", "behavior", "--count", "5", "--seed", "1", "--out", str(out)]
+        )
+        == 0
+    )
     assert len(out.read_bytes().splitlines()) == 5
