@@ -55,13 +55,19 @@ def _gauge(text: str, name: str) -> float:
     return 0.0
 
 
-def soak(duration_s: float, rate: float, fault_rate: float, sample_s: float) -> list[Sample]:
-    """Run the soak and return its samples."""
+def soak(
+    duration_s: float,
+    rate: float,
+    fault_rate: float,
+    sample_s: float,
+    worker_env: dict[str, str] | None = None,
+) -> list[Sample]:
+    """Run the soak and return its samples (``worker_env``: extra worker settings)."""
     samples: list[Sample] = []
 
     async def main() -> None:
         async with rig() as the_rig:
-            worker = the_rig.start_worker()
+            worker = the_rig.start_worker(**(worker_env or {}))
             await asyncio.to_thread(worker.wait_ready)
             assert worker.process is not None
             pid = worker.process.pid
@@ -140,8 +146,16 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="offered events/s")
     parser.add_argument("--fault-rate", type=float, default=0.1)
     parser.add_argument("--sample-s", type=float, default=30.0)
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the worker, e.g. STREAMGUARD_DEDUPE_MAX_ENTRIES=50000",
+    )
     args = parser.parse_args()
-    samples = soak(args.duration, args.rate, args.fault_rate, args.sample_s)
+    worker_env = dict(item.split("=", 1) for item in args.worker_env)
+    samples = soak(args.duration, args.rate, args.fault_rate, args.sample_s, worker_env)
     if len(samples) < 4:
         print("too few samples for a verdict: run longer", file=sys.stderr)
         return 1
@@ -160,6 +174,7 @@ def main() -> int:
         ],
         {
             "rate": args.rate,
+            "worker_env": worker_env,
             "duration_s": args.duration,
             "checks": {k: {"value": v, "ok": ok} for k, (v, ok) in checks.items()},
             "samples": [asdict(s) for s in samples],
