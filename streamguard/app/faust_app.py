@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import faust
 import orjson
+from aiokafka import TopicPartition
 from faust.types import TP
 
 from streamguard.alerts import AlertManager
@@ -413,17 +414,41 @@ class StreamGuardApp:
     async def _settle_offsets(self, route: _Route, records: list[SourceRecord]) -> None:
         """Tell the ledger what was handled; fill any range the consumer skipped."""
         consumer: Any = self.app.consumer
+        assignment = consumer.assignment()
         for record in records:
             topic, partition = record.topic, record.partition
             if not self.ledger.tracking(topic, partition):
                 tp = TP(topic, partition)
-                committed = consumer._committed_offset.get(tp)  # noqa: SLF001
-                if committed is None:  # nothing committed yet: the log starts the range
-                    committed = (await consumer.earliest_offsets(tp)).get(tp)
+                if tp not in assignment:
+                    # A record fetched before a revocation, delivered after it: its
+                    # output is sent (a harmless duplicate); the partition's owner
+                    # accounts for it. Tracking it here would start the ledger without
+                    # a committed offset and re-read the partition from its start.
+                    continue
+                committed = await self._committed_offset(tp)
                 self.ledger.start(topic, partition, committed)
             gap = self.ledger.observe(topic, partition, record.offset)
             if gap is not None:
                 self._start_gap_fill(route, topic, partition, *gap)
+
+    async def _committed_offset(self, tp: TP) -> int | None:
+        """The group's committed offset for ``tp``, or the log start if none.
+
+        Faust's cache of committed offsets is filled only after its post-rebalance seek
+        (and holds ``None`` for offset 0), so records can arrive before it knows: ask
+        the group coordinator instead, through Faust's own consumer thread.
+        """
+        consumer: Any = self.app.consumer
+        committed: int | None = consumer._committed_offset.get(tp)  # noqa: SLF001
+        if committed is None:
+            thread = consumer._thread  # noqa: SLF001 - Faust has no public committed()
+            client = thread._ensure_consumer()  # noqa: SLF001
+            committed = await thread.call_thread(
+                client.committed, TopicPartition(tp.topic, tp.partition)
+            )
+        if committed is None:  # nothing committed yet: the log starts the range
+            committed = (await consumer.earliest_offsets(tp)).get(tp)
+        return committed
 
     def _start_gap_fill(
         self, route: _Route, topic: str, partition: int, start: int, end: int
