@@ -28,11 +28,13 @@ import sys
 import time
 import uuid
 
+from aiokafka import ConsumerRecord
 from common import Figure, print_table, write_result
 from prometheus_client.parser import text_string_to_metric_families
 from rig import (
     PARTITIONS,
     Rig,
+    Route,
     WorkerProcess,
     add_worker_env_argument,
     copy_loop,
@@ -43,6 +45,9 @@ from rig import (
 )
 
 from streamguard.broker import create_topics, true_end_offsets
+from streamguard.dedupe import DedupeIndex
+from streamguard.pipeline import RecordPipeline
+from streamguard.records import SourcePosition
 from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
 
@@ -57,6 +62,25 @@ def _progress(text: str) -> None:
 def _events(count: int, fault_rate: float, seed: int) -> list[tuple[bytes | None, bytes]]:
     faults = FaultMix.uniform(fault_rate, "behavior")
     return [(r.key, r.value) for r in generate("behavior", count, seed=seed, faults=faults)]
+
+
+def _pipeline_route(dest: str) -> Route:
+    """Each record through a behaviour pipeline per partition (in-memory dedupe); clean
+    and quarantined outputs both go to ``dest``, one output per input like the worker."""
+    pipelines: dict[int, RecordPipeline] = {}
+
+    def route(message: ConsumerRecord[bytes, bytes]) -> tuple[str, bytes | None, bytes]:
+        pipeline = pipelines.get(message.partition)
+        if pipeline is None:
+            pipeline = pipelines[message.partition] = RecordPipeline(
+                "behavior", dedupe=DedupeIndex()
+            )
+        outcome = pipeline.process(
+            message.value, SourcePosition(message.topic, message.partition, message.offset)
+        )
+        return dest, outcome.key, outcome.value
+
+    return route
 
 
 async def _drain(
@@ -212,6 +236,22 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
         ceiling = args.events / copy_s
         _progress(f"copy loop: {ceiling:,.0f} events/s")
 
+        # The same loop with the pipeline in it (no Faust, no drift engine): what the
+        # worker's glue costs on top of the pipeline and the transport.
+        piped_topic = f"bench.pipeline.{uuid.uuid4().hex[:8]}"
+        await create_topics(the_rig.bootstrap, {piped_topic: PARTITIONS})
+        piped_cpu = time.process_time()
+        piped_s = await copy_loop(
+            the_rig.bootstrap,
+            the_rig.topics.behavior,
+            piped_topic,
+            args.events,
+            args.timeout,
+            route=_pipeline_route(piped_topic),
+        )
+        piped_cpu = max(time.process_time() - piped_cpu, 1e-3)
+        _progress(f"pipeline in the copy loop: {args.events / piped_s:,.0f} events/s")
+
         drained, worker = await _drain(the_rig, args.events, args.timeout, args.worker_env)
         _progress(f"worker: {drained['events_per_s']:,.0f} events/s; counting outputs")
         # Count what came out from the output topics' end offsets: reading 200k records
@@ -244,6 +284,9 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
         "produce_per_s": round(args.events / produce_s),
         "copy_loop_per_s": round(ceiling),
         "copy_loop_per_cpu_s": round(args.events / copy_cpu),
+        "pipeline_loop_per_s": round(args.events / piped_s),
+        "pipeline_loop_per_cpu_s": round(args.events / piped_cpu),
+        "pipeline_loop_share_of_ceiling": round(args.events / piped_s / ceiling, 4),
         "worker": {k: round(v, 3) for k, v in drained.items()},
         "worker_share_of_ceiling": round(drained["events_per_s"] / ceiling, 4),
         "worker_cpu_share_of_ceiling": round(
@@ -277,6 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     print_table(
         [
             ("aiokafka copy loop (ceiling)", ceiling, result["copy_loop_per_cpu_s"], 1.0, 1.0),
+            (
+                "pipeline in the copy loop (no Faust)",
+                result["pipeline_loop_per_s"],
+                result["pipeline_loop_per_cpu_s"],
+                result["pipeline_loop_share_of_ceiling"],
+                round(
+                    float(str(result["pipeline_loop_per_cpu_s"]))
+                    / float(str(result["copy_loop_per_cpu_s"])),
+                    4,
+                ),
+            ),
             (
                 "streamguard worker",
                 worker["events_per_s"],

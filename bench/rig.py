@@ -14,13 +14,13 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the worker harness lives in tests/, not in the package
@@ -166,10 +166,23 @@ async def produce(
     return placed
 
 
-async def copy_loop(bootstrap: str, source: str, dest: str, count: int, timeout_s: float) -> float:
+Route = Callable[[ConsumerRecord], tuple[str, bytes | None, bytes]]
+
+
+async def copy_loop(
+    bootstrap: str,
+    source: str,
+    dest: str,
+    count: int,
+    timeout_s: float,
+    route: Route | None = None,
+) -> float:
     """The transport ceiling: consume ``source``, produce every value to ``dest``, await
     the acks before committing (the worker's delivery pattern) until ``count`` records
     were copied. Returns the seconds from the first record read to the last ack.
+
+    ``route`` maps each record to ``(topic, key, value)`` to send instead of the copy:
+    the same loop with per-record work in it (e.g. the pipeline without Faust).
     """
     consumer = AIOKafkaConsumer(
         source,
@@ -197,11 +210,18 @@ async def copy_loop(bootstrap: str, source: str, dest: str, count: int, timeout_
                 continue
             if first is None:
                 first = time.perf_counter()
-            acks = [
-                await producer.send(dest, message.value, key=message.key)
-                for messages in batches.values()
-                for message in messages
-            ]
+            if route is None:
+                acks = [
+                    await producer.send(dest, message.value, key=message.key)
+                    for messages in batches.values()
+                    for message in messages
+                ]
+            else:
+                acks = []
+                for messages in batches.values():
+                    for message in messages:
+                        topic, key, value = route(message)
+                        acks.append(await producer.send(topic, value, key=key))
             await asyncio.gather(*acks)
             await consumer.commit()
             copied += len(acks)
