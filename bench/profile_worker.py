@@ -70,13 +70,22 @@ def summarize(folded: str, top: int) -> str:
     return "\n".join(lines)
 
 
-async def _profile(events: int, seconds: float, rate: int, out: Path) -> None:
+async def _profile(
+    events: int, seconds: float, rate: int, out: Path, offered_rate: float | None
+) -> None:
     faults = FaultMix.uniform(0.1, "behavior")
     pairs = [(r.key, r.value) for r in generate("behavior", events, seed=7, faults=faults)]
     async with rig() as the_rig:
-        await produce(the_rig.bootstrap, the_rig.topics.behavior, pairs)
+        producing: asyncio.Task[object] | None = None
+        if offered_rate is None:
+            await produce(the_rig.bootstrap, the_rig.topics.behavior, pairs)
         worker = the_rig.start_worker()
         assert worker.process is not None
+        if offered_rate is not None:
+            worker.wait_ready()
+            producing = asyncio.ensure_future(
+                produce(the_rig.bootstrap, the_rig.topics.behavior, pairs, rate=offered_rate)
+            )
         deadline = time.monotonic() + 120
         while records_in(worker) == 0:
             worker.check_alive()
@@ -104,6 +113,8 @@ async def _profile(events: int, seconds: float, rate: int, out: Path) -> None:
         # py-spy blocks for --duration: run it in a thread so the broker keeps serving.
         await asyncio.to_thread(subprocess.run, command, check=True, capture_output=True)
         print(f"worker consumed {records_in(worker)} of {events} while profiled")
+        if producing is not None:
+            producing.cancel()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,10 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25, help="functions per table")
+    parser.add_argument(
+        "--offered-rate",
+        type=float,
+        default=None,
+        help="events/s offered while profiling (a worker keeping up), instead of a backlog",
+    )
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     folded = RESULTS / "profile_worker.folded"
-    asyncio.run(_profile(args.events, args.seconds, args.rate, folded))
+    asyncio.run(_profile(args.events, args.seconds, args.rate, folded, args.offered_rate))
     summary = summarize(folded.read_text(), args.top)
     (RESULTS / "profile_worker.txt").write_text(summary + "\n")
     print(summary)

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     )
     heartbeat_interval_s: float = Field(default=1.0, gt=0)
     commit_interval_s: float = Field(default=1.0, gt=0)
+    fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        description="Longest a fetch waits for data (Faust fixes 1500 ms; brokers that "
+        "answer at the deadline add up to that much latency).",
+    )
     verify_end_offsets: bool = Field(
         default=True,
         description="Read changelogs to their true end on recovery (embedded-broker fix).",

@@ -216,6 +216,7 @@ class StreamGuardApp:
         self._add_agent("product", s.topic_product, s.topic_product_clean, self._on_product)
         app.on_partitions_revoked.connect(cast(Any, self._on_revoked))
         self._guard_commits()
+        self._set_fetch_max_wait(s.fetch_max_wait_ms)
         app.timer(1.0)(self._health_tick)
         if s.verify_end_offsets:
             self._verify_changelog_ends()
@@ -503,6 +504,24 @@ class StreamGuardApp:
                 )
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 30.0)
+
+    def _set_fetch_max_wait(self, wait_ms: int) -> None:
+        """Faust creates its group consumer with ``fetch_max_wait_ms=1500`` and no knob.
+
+        Kafka answers a fetch as soon as data arrives, but a broker that holds it to the
+        deadline (the embedded one does) delays every record by up to that much. Wrap
+        this app's consumer factory (before it starts) to set our value.
+        """
+        consumer: Any = self.app.consumer
+        thread: Any = consumer._thread  # noqa: SLF001 - no public hook
+        create = thread._create_worker_consumer  # noqa: SLF001
+
+        def create_worker_consumer(transport: Any) -> Any:
+            client = create(transport)
+            client._fetch_max_wait_ms = wait_ms  # noqa: SLF001 - read by start()
+            return client
+
+        thread._create_worker_consumer = create_worker_consumer  # noqa: SLF001
 
     def _guard_commits(self) -> None:
         """Never commit past a record the pipeline has not handled (see delivery.py)."""
