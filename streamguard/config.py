@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         description="Longest a fetch waits for data (Faust fixes 1500 ms; brokers that "
         "answer at the deadline add up to that much latency).",
     )
+    producer_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        description="How long the producer gathers outputs into one request (0: send at "
+        "once, one small request per record under a live stream).",
+    )
     verify_end_offsets: bool = Field(
         default=True,
         description="Read changelogs to their true end on recovery (embedded-broker fix).",

@@ -181,6 +181,7 @@ class StreamGuardApp:
             consumer_auto_offset_reset="earliest",
             consumer_max_fetch_size=4 * s.max_record_bytes,
             producer_acks=-1,
+            producer_linger=s.producer_linger_ms / 1000.0,
             producer_max_request_size=4 * s.max_record_bytes,
             table_standby_replicas=0,
         )
