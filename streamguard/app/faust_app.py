@@ -259,7 +259,7 @@ class StreamGuardApp:
             k=s.recommender_k,
             metrics=RecommenderMetrics(self.metrics.registry),
         )
-        self.recommendations = self.app.topic(s.topic_recommendations, partitions=s.partitions)
+        self.app.topic(s.topic_recommendations, partitions=s.partitions)  # declared for Faust
         clean = self.app.topic(
             s.topic_behavior_clean, s.topic_product_clean, partitions=s.partitions
         )
@@ -300,9 +300,11 @@ class StreamGuardApp:
     async def _publish_recommendations(self) -> None:
         if self.recommender is None:
             return
+        producer, topic = self.app.producer, self.settings.topic_recommendations
         for item in self.recommender.due_records():
-            await self.recommendations.send(
-                key=str(item["user_id"]).encode(), value=orjson.dumps(item)
+            # Like the outputs: the producer directly, not Faust's ~1 ms Topic.send.
+            await producer.send(
+                topic, str(item["user_id"]).encode(), orjson.dumps(item), None, None, None
             )
 
     async def _snapshot_recommender(self) -> None:
