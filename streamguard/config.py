@@ -112,7 +112,15 @@ class Settings(BaseSettings):
     # --- pipeline ----------------------------------------------------------------------
     max_record_bytes: int = Field(default=1_048_576, ge=1024)
     dedupe_window_s: float = Field(default=86_400.0, gt=0)
-    dedupe_max_entries: int = Field(default=1_000_000, ge=1)
+    dedupe_max_entries: int = Field(
+        default=1_000_000, ge=1, description="Dedupe ids held per input partition, at most."
+    )
+    dedupe_worker_max_entries: int = Field(
+        default=600_000,
+        ge=1,
+        description="Dedupe ids a worker holds over all its partitions (~0.37 KiB each), "
+        "shared equally among them.",
+    )
     take_max_records: int = Field(default=1000, ge=1, description="Records per worker batch.")
     take_within_s: float = Field(default=0.05, gt=0, description="Max wait to fill a batch.")
 

@@ -9,7 +9,9 @@ State lives in a ``MutableMapping`` (a dict here; a changelogged Faust table in 
 worker) so it can survive restarts. Entries are evicted first-in-first-out beyond
 ``max_entries``, and once older than the window in processing time (the clock is
 injectable). In the worker there is one index per input partition (``scope``), since a
-producer's retry of a record lands in the same partition as the original.
+producer's retry of a record lands in the same partition as the original, and a
+:class:`DedupeBudget` bounds the entries of all of them together, so a worker's memory
+does not grow with the number of partitions it is given.
 
 Examples
 --------
@@ -33,14 +35,65 @@ from typing import Any
 
 from streamguard.records import SourcePosition
 
-__all__ = ["DedupeIndex", "SeenEntry"]
+__all__ = ["DedupeBudget", "DedupeIndex", "SeenEntry"]
 
 #: Stored per event_id: [topic, partition, offset, event_time_ms, inserted_at_s].
 SeenEntry = Sequence[Any]
 
 
+class DedupeBudget:
+    """One bound on the entries that several indexes hold together, shared equally.
+
+    Each member may hold ``max_entries // members`` entries (never more than its own
+    ``max_entries``); the shares are recomputed whenever a member joins or leaves, and a
+    member over its new share evicts its oldest entries on its next insert.
+
+    >>> budget = DedupeBudget(max_entries=10)
+    >>> a, b = DedupeIndex(budget=budget), DedupeIndex(budget=budget)
+    >>> a.max_entries, b.max_entries, len(budget)
+    (5, 5, 2)
+    >>> budget.leave(b)
+    >>> a.max_entries
+    10
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 1:
+            raise ValueError(f"a dedupe budget needs at least one entry, got {max_entries}")
+        self.max_entries = max_entries
+        self._members: list[DedupeIndex] = []
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    @property
+    def entries(self) -> int:
+        """Entries its members hold now."""
+        return sum(member.entries for member in self._members)
+
+    def join(self, index: DedupeIndex) -> None:
+        """Add ``index`` (idempotent) and re-share the budget."""
+        if all(member is not index for member in self._members):
+            self._members.append(index)
+        self._reshare()
+
+    def leave(self, index: DedupeIndex) -> None:
+        """Remove ``index`` (if a member) and re-share the budget among the rest."""
+        self._members = [member for member in self._members if member is not index]
+        self._reshare()
+
+    def _reshare(self) -> None:
+        share = max(1, self.max_entries // max(1, len(self._members)))
+        for member in self._members:
+            member.max_entries = min(member.own_max_entries, share)
+
+
 class DedupeIndex:
-    """Remembers accepted event_ids and their first source position."""
+    """Remembers accepted event_ids and their first source position.
+
+    ``max_entries`` bounds this index alone; with a ``budget`` the index joins it and
+    holds at most its share (see :class:`DedupeBudget`).
+    """
 
     def __init__(
         self,
@@ -49,9 +102,12 @@ class DedupeIndex:
         store: MutableMapping[str, SeenEntry] | None = None,
         clock: Callable[[], float] = time.time,
         scope: tuple[str, int] | None = None,
+        budget: DedupeBudget | None = None,
     ) -> None:
         self.window_s = window_s
         self.scope = scope
+        self.own_max_entries = max_entries
+        #: The bound in force: ``max_entries``, or less while sharing a budget.
         self.max_entries = max_entries
         self._store: MutableMapping[str, SeenEntry] = {} if store is None else store
         self._clock = clock
@@ -59,9 +115,16 @@ class DedupeIndex:
         # Insertion order for eviction: (inserted_at_s, event_id).
         self._order: deque[tuple[float, str]] = deque()
         self.reindex()
+        if budget is not None:
+            budget.join(self)
 
     def __len__(self) -> int:
         return len(self._store)
+
+    @property
+    def entries(self) -> int:
+        """Entries this index holds (and may evict): in a shared store, only its own."""
+        return len(self._order)
 
     def reindex(self) -> None:
         """Rebuild the eviction order from the store (after a restore from a changelog).

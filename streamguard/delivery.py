@@ -11,7 +11,10 @@ position can drop the re-read too.
 partition. When a record arrives past the frontier it reports the gap, which the glue
 fills by reading exactly that range with a separate plain consumer and running it
 through the same pipeline. Commits are clamped to the first offset not yet handled, so
-a crash at any point leaves the gap to the next owner. Pure logic, no Kafka.
+a crash at any point leaves the gap to the next owner. A dropped *tail* has no later
+record to reveal it: :class:`StallWatch` notices a partition whose frontier stopped
+moving, and :meth:`OffsetLedger.report_tail` turns the consumer's read position past the
+frontier into a gap. Pure logic, no Kafka.
 
 Examples
 --------
@@ -35,7 +38,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-__all__ = ["OffsetLedger"]
+__all__ = ["OffsetLedger", "StallWatch"]
 
 
 @dataclass(slots=True)
@@ -91,6 +94,29 @@ class OffsetLedger:
             self._add(state, offset, offset + 1)
         return gap
 
+    def frontier(self, topic: str, partition: int) -> int | None:
+        """1 + the highest offset handled or reported as a gap (None: not tracked yet)."""
+        state = self._partitions.get((topic, partition))
+        return None if state is None else state.frontier
+
+    def report_tail(self, topic: str, partition: int, position: int) -> tuple[int, int] | None:
+        """The consumer reads at ``position``: return ``(frontier, position)`` when records
+        before it never arrived (each reported once), else None.
+
+        >>> ledger = OffsetLedger()
+        >>> ledger.start("t", 0, committed=5)
+        >>> ledger.observe("t", 0, 5)
+        >>> ledger.report_tail("t", 0, 9), ledger.report_tail("t", 0, 9), ledger.frontier("t", 0)
+        ((6, 9), None, 9)
+        """
+        state = self._partitions.get((topic, partition))
+        if state is None or state.frontier is None or position <= state.frontier:
+            return None
+        gap = (state.frontier, position)
+        state.frontier = position
+        self.gaps_detected += 1
+        return gap
+
     def fill(self, topic: str, partition: int, start: int, end: int) -> None:
         """Mark ``start..end-1`` handled (read on the side, or absent from the log)."""
         state = self._partitions.get((topic, partition))
@@ -133,3 +159,41 @@ class OffsetLedger:
         assert state.next_offset is not None
         while ahead and ahead[0][0] <= state.next_offset:
             state.next_offset = max(state.next_offset, ahead.pop(0)[1])
+
+
+class StallWatch:
+    """Says when a partition's frontier has not moved for ``stall_s`` seconds.
+
+    Fed the frontier of each partition periodically (``now``: a monotonic clock), it
+    answers True once per ``stall_s`` of no progress, so the caller checks that
+    partition's read position at most that often; any progress restarts the clock.
+
+    >>> watch = StallWatch(stall_s=5.0)
+    >>> [watch.stalled(("t", 0), 10, now) for now in (0.0, 3.0, 5.0, 6.0, 10.0)]
+    [False, False, True, False, True]
+    >>> watch.stalled(("t", 0), 11, 11.0)  # progress
+    False
+    """
+
+    def __init__(self, stall_s: float = 5.0) -> None:
+        self.stall_s = stall_s
+        self._since: dict[tuple[str, int], tuple[int | None, float]] = {}
+
+    def stalled(self, key: tuple[str, int], frontier: int | None, now: float) -> bool:
+        """Whether ``key`` made no progress for ``stall_s`` (then the clock restarts)."""
+        last = self._since.get(key)
+        if last is None or last[0] != frontier:
+            self._since[key] = (frontier, now)
+            return False
+        if now - last[1] < self.stall_s:
+            return False
+        self._since[key] = (frontier, now)
+        return True
+
+    def forget(self, key: tuple[str, int]) -> None:
+        """Drop a revoked partition."""
+        self._since.pop(key, None)
+
+    def reset(self) -> None:
+        """Restart every clock (e.g. while the consumer is not flowing)."""
+        self._since.clear()

@@ -116,6 +116,12 @@ class WorkerMetrics:
         self.catalogue_products = Gauge(
             "streamguard_catalogue_products", "Products in the catalogue table.", registry=r
         )
+        self.dedupe_entries = Gauge(
+            "streamguard_dedupe_entries",
+            "Event ids the worker's dedupe indexes hold (bounded by "
+            "STREAMGUARD_DEDUPE_WORKER_MAX_ENTRIES).",
+            registry=r,
+        )
 
     def observe_batch(
         self,

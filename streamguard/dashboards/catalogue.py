@@ -676,6 +676,14 @@ WORKER = Dashboard(
             width=6,
         ),
         Panel(
+            "Dedupe ids held",
+            "How many event ids does each worker keep for duplicate detection (bounded by "
+            "STREAMGUARD_DEDUPE_WORKER_MAX_ENTRIES, ~0.37 KiB each)?",
+            "stat",
+            (Q("max by (instance) (streamguard_dedupe_entries)", "{{instance}}"),),
+            width=6,
+        ),
+        Panel(
             "Skipped records re-read",
             "Is the consumer skipping records around rebalances (each one re-read)?",
             "stat",

@@ -220,7 +220,7 @@ class SchemaDriftDetector:
             if p_ref - p_new >= bound:
                 key = (group, name, "missing")
                 active.add(key)
-                if not any(k[1:] == key[1:] for k in self._latched):  # once per field
+                if not self._already_reported(key):
                     findings.append(
                         self._finding(
                             name,
@@ -248,7 +248,7 @@ class SchemaDriftDetector:
             if ref_present and q_new - q_ref >= bound:
                 key = (group, name, f"type:{kind}")
                 active.add(key)
-                if not any(k[1:] == key[1:] for k in self._latched):  # once per field
+                if not self._already_reported(key):
                     findings.append(
                         self._finding(
                             name,
@@ -266,6 +266,11 @@ class SchemaDriftDetector:
         if not active:
             reference.merge(block)
         return findings
+
+    def _already_reported(self, key: tuple[str, str, str]) -> bool:
+        """Whether a group already reported this field and change (one finding per field,
+        not one per event type, while it stays latched)."""
+        return any(latched[1:] == key[1:] for latched in self._latched)
 
     def _finding(
         self,

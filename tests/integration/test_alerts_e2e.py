@@ -22,13 +22,10 @@ from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
 from tests.integration.test_dashboards_prometheus import PrometheusServer
 from tests.integration.worker_harness import (
-    Topics,
-    WorkerProcess,
-    free_port,
+    new_worker,
     produce,
     read_outputs,
     wait_until,
-    worker_env,
 )
 from tests.unit.alert_receiver import Receiver
 
@@ -41,23 +38,19 @@ def test_a_fault_burst_reaches_the_webhook_signed_and_resolves(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     receiver = Receiver()
-    topics, port = Topics.unique(), free_port()
-    env = worker_env(
+    topics, worker = new_worker(
         broker.bootstrap,
-        topics,
-        tmp_path / "state",
-        port,
+        tmp_path,
         STREAMGUARD_WEBHOOK_URL=f"http://127.0.0.1:{receiver.port}/hook",
         STREAMGUARD_WEBHOOK_SECRET=SECRET,
         STREAMGUARD_QUALITY_WINDOW="50",
         STREAMGUARD_QUALITY_MIN_WINDOWS="5",
         STREAMGUARD_ALERT_QUIET_PERIOD_S="5",
     )
-    worker = WorkerProcess(env, tmp_path / "worker.log", port)
     prometheus: PrometheusServer | None = None
     try:
         worker.start().wait_ready()
-        prometheus = PrometheusServer.start(tmp_path, f"127.0.0.1:{port}")
+        prometheus = PrometheusServer.start(tmp_path, f"127.0.0.1:{worker.metrics_port}")
         now = datetime.now(UTC)
         calm = list(generate("behavior", 600, seed=1, start=now))
         placed = asyncio.run(produce(broker.bootstrap, topics, calm))

@@ -18,14 +18,13 @@ import pytest
 from streamguard.broker import EmbeddedBroker, create_topics
 from streamguard.sources.synthetic import generate
 from tests.integration.worker_harness import (
-    Topics,
     WorkerProcess,
     assert_exactly_one_destination,
     free_port,
+    new_worker,
     produce,
     read_outputs,
     wait_until,
-    worker_env,
 )
 
 pytestmark = pytest.mark.integration
@@ -47,13 +46,9 @@ def readiness(worker: WorkerProcess) -> tuple[int, dict[str, str]]:
 
 
 def test_worker_survives_a_broker_outage_and_resumes(tmp_path: Path) -> None:
-    port, metrics_port, topics = free_port(), free_port(), Topics.unique()
+    port = free_port()
     broker = EmbeddedBroker(port=port).start()
-    worker = WorkerProcess(
-        worker_env(broker.bootstrap, topics, tmp_path / "state", metrics_port),
-        tmp_path / "worker.log",
-        metrics_port,
-    )
+    topics, worker = new_worker(broker.bootstrap, tmp_path)
     try:
         worker.start().wait_ready()
         before = asyncio.run(produce(broker.bootstrap, topics, generate("behavior", 200, seed=1)))

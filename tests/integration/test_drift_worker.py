@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streamguard.broker import EmbeddedBroker, create_topics
-from tests.integration.worker_harness import Topics, WorkerProcess, free_port, worker_env
+from tests.integration.worker_harness import new_worker
 from tests.unit import drift_scenarios as sc
 
 pytestmark = pytest.mark.integration
@@ -76,13 +76,8 @@ async def read_findings(
 def test_drifts_reach_the_findings_topic_on_the_right_field(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    topics, port = Topics.unique(), free_port()
+    topics, worker = new_worker(broker.bootstrap, tmp_path)
     asyncio.run(create_topics(broker.bootstrap, dict.fromkeys(topics.__dict__.values(), 3)))
-    worker = WorkerProcess(
-        worker_env(broker.bootstrap, topics, tmp_path / "state", port),
-        tmp_path / "worker.log",
-        port,
-    )
     try:
         worker.start().wait_ready()
         records = sc.drift_from(sc.synthetic_products(1400), START, titles_and_gtin)

@@ -18,11 +18,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streamguard.broker import EmbeddedBroker
 from streamguard.sources.fault_kinds import GeneratedRecord
 from tests.integration.worker_harness import (
-    Topics,
-    WorkerProcess,
-    free_port,
+    new_worker,
     produce,
-    worker_env,
 )
 
 pytestmark = pytest.mark.integration
@@ -81,15 +78,12 @@ def learned(record: dict[str, Any]) -> int:
 def test_recommendations_for_the_right_users_bounded_and_kept_across_restart(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    topics, port = Topics.unique(), free_port()
-    env = worker_env(
+    topics, first = new_worker(
         broker.bootstrap,
-        topics,
-        tmp_path / "state",
-        port,
+        tmp_path,
+        name="worker-1",
         STREAMGUARD_RECOMMENDER_MIN_INTERVAL_S=str(MIN_INTERVAL_S),
     )
-    first = WorkerProcess(env, tmp_path / "worker-1.log", port)
     try:
         first.start().wait_ready()
         users = range(20)
@@ -141,7 +135,7 @@ def test_recommendations_for_the_right_users_bounded_and_kept_across_restart(
         assert (tmp_path / "state" / "recommender" / "model.json").is_file()
 
         # Restart: a brand-new user's list comes from a model that remembers the rest.
-        second = WorkerProcess(env, tmp_path / "worker-2.log", port)
+        second = first.again(tmp_path / "worker-2.log")
         try:
             second.start().wait_ready()
             asyncio.run(produce(broker.bootstrap, topics, [view("newcomer", "p1", 3)]))

@@ -19,12 +19,9 @@ from streamguard.broker import EmbeddedBroker
 from streamguard.config import Settings
 from streamguard.sources.synthetic import generate
 from tests.integration.worker_harness import (
-    Topics,
-    WorkerProcess,
-    free_port,
+    new_worker,
     produce,
     read_outputs,
-    worker_env,
 )
 
 pytestmark = pytest.mark.integration
@@ -54,16 +51,9 @@ def test_settings_dumps_and_reprs_mask_every_secret() -> None:
 
 
 def test_the_worker_never_logs_or_exports_a_secret(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    topics, port = Topics.unique(), free_port()
-    env = worker_env(
-        broker.bootstrap,
-        topics,
-        tmp_path / "state",
-        port,
-        STREAMGUARD_LOG_LEVEL="DEBUG",
-        **SECRETS,
+    topics, worker = new_worker(
+        broker.bootstrap, tmp_path, STREAMGUARD_LOG_LEVEL="DEBUG", **SECRETS
     )
-    worker = WorkerProcess(env, tmp_path / "worker.log", port)
     try:
         worker.start().wait_ready()
         placed = asyncio.run(produce(broker.bootstrap, topics, generate("both", 300, seed=3)))

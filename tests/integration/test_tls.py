@@ -26,13 +26,11 @@ from streamguard.config import Settings
 from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
 from tests.integration.worker_harness import (
-    Topics,
-    WorkerProcess,
     assert_exactly_one_destination,
     free_port,
+    new_worker,
     produce,
     read_outputs,
-    worker_env,
 )
 
 pytestmark = pytest.mark.integration
@@ -158,16 +156,12 @@ def test_a_certificate_from_another_ca_is_refused(tls_broker: str, tmp_path: Pat
 def test_the_worker_runs_over_tls(tls_broker: str, ca: trustme.CA, tmp_path: Path) -> None:
     cafile = ca_file(ca, tmp_path)
     client = Settings(security_protocol="SSL", ssl_cafile=cafile).kafka_client_options()
-    topics, port = Topics.unique(), free_port()
-    env = worker_env(
+    topics, worker = new_worker(
         tls_broker,
-        topics,
-        tmp_path / "state",
-        port,
+        tmp_path,
         STREAMGUARD_SECURITY_PROTOCOL="SSL",
         STREAMGUARD_SSL_CAFILE=str(cafile),
     )
-    worker = WorkerProcess(env, tmp_path / "worker.log", port)
     try:
         worker.start().wait_ready()
         records = list(generate("both", 300, seed=5, faults=FaultMix.uniform(0.2, "both")))

@@ -20,6 +20,7 @@ from tests.integration.worker_harness import (
     committed_by_partition,
     committed_offsets,
     free_port,
+    new_worker,
     produce,
     read_outputs,
     wait_until,
@@ -56,17 +57,13 @@ def worker_factory(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> Iterator[tuple[Topics, WorkerProcess, WorkerProcess]]:
     """Two worker processes (the first run and its restart) sharing group, topics, state."""
-    topics = Topics.unique()
-    port = free_port()
-    env = worker_env(
+    topics, first = new_worker(
         broker.bootstrap,
-        topics,
-        tmp_path / "state",
-        port,
+        tmp_path,
+        name="worker-1",
         STREAMGUARD_MAX_RECORD_BYTES=str(MAX_RECORD_BYTES),
     )
-    first = WorkerProcess(env, tmp_path / "worker-1.log", port)
-    second = WorkerProcess(env, tmp_path / "worker-2.log", port)
+    second = first.again(tmp_path / "worker-2.log")
     try:
         yield topics, first, second
     finally:
@@ -187,3 +184,30 @@ def test_two_workers_in_one_group_one_killed_the_other_takes_over(
         for worker in workers:
             if worker.process is not None and worker.process.poll() is None:
                 worker.stop()
+
+
+def test_dedupe_state_survives_a_restart(
+    broker: EmbeddedBroker, worker_factory: tuple[Topics, WorkerProcess, WorkerProcess]
+) -> None:
+    """The dedupe index is restored from its changelog: records the first worker accepted
+    make their copies, produced after it stopped, duplicates for the second worker."""
+    topics, first, second = worker_factory
+    originals = list(generate("behavior", 300, seed=41))
+    first.start().wait_ready()
+    placed = asyncio.run(produce(broker.bootstrap, topics, originals))
+    asyncio.run(read_outputs(broker.bootstrap, topics, placed, timeout_s=60))
+    assert first.stop() == 0
+
+    copies = asyncio.run(produce(broker.bootstrap, topics, originals))
+    first_seen = {record.value: source for source, record in placed.items()}
+    second.start().wait_ready()
+    outputs = asyncio.run(read_outputs(broker.bootstrap, topics, copies, timeout_s=60))
+    for source, record in copies.items():
+        original = first_seen[record.value]
+        # Each copy (and any at-least-once repeat of it) is a duplicate of its original.
+        for topic, out in outputs.by_source[source]:
+            assert topic == topics.quarantine, (source, out)
+            [reason] = out["reasons"]
+            assert reason["code"] == "duplicate"
+            assert reason["message"].endswith("/".join(map(str, original))), reason
+    assert second.stop() == 0

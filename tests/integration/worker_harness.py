@@ -161,6 +161,11 @@ class WorkerProcess:
                 self.process.wait(10)
         return int(self.process.returncode)
 
+    def again(self, log_path: Path) -> WorkerProcess:
+        """Another process of the same worker (same group, topics, state and port): a
+        restart once this one has stopped."""
+        return WorkerProcess(self.env, log_path, self.metrics_port)
+
     def kill9(self) -> None:
         """SIGKILL: the crash the at-least-once design must survive."""
         assert self.process is not None
@@ -188,6 +193,23 @@ def worker_env(
     )
     env.update(extra)
     return env
+
+
+def new_worker(
+    bootstrap: str,
+    tmp_path: Path,
+    *,
+    topics: Topics | None = None,
+    name: str = "worker",
+    **extra: str,
+) -> tuple[Topics, WorkerProcess]:
+    """A worker under test, not started: fresh topics (unless given), its own group, a
+    free metrics port, state in ``tmp_path/state``, log in ``tmp_path/<name>.log``;
+    ``extra``: more STREAMGUARD_* settings."""
+    topics = topics or Topics.unique()
+    port = free_port()
+    env = worker_env(bootstrap, topics, tmp_path / "state", port, **extra)
+    return topics, WorkerProcess(env, tmp_path / f"{name}.log", port)
 
 
 async def produce(

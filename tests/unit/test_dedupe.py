@@ -1,14 +1,16 @@
-"""DedupeIndex: event-time window, processing-time eviction, FIFO bound, scope, redelivery."""
+"""DedupeIndex: event-time window, processing-time eviction, FIFO bound, scope, redelivery;
+DedupeBudget: one bound shared by a worker's indexes."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamguard.dedupe import DedupeIndex, SeenEntry
+from streamguard.dedupe import DedupeBudget, DedupeIndex, SeenEntry
 from streamguard.records import SourcePosition
 
 T0 = 1_800_000_000_000.0  # an event time, ms
@@ -218,6 +220,63 @@ def test_unscoped_index_takes_every_entry() -> None:
     store: dict[str, SeenEntry] = {"a": entry(1, 100.0, 0), "b": entry(2, 100.0, 1)}
     DedupeIndex(window_s=300, store=store, clock=Clock(1000.0)).check_and_add("c", T0, at(3))
     assert sorted(store) == ["c"]
+
+
+# --- a budget shared by indexes --------------------------------------------------------
+
+
+def test_budget_shares_equally_and_never_above_an_index_own_bound() -> None:
+    budget = DedupeBudget(max_entries=90)
+    small = DedupeIndex(max_entries=10, budget=budget)
+    big = [DedupeIndex(budget=budget) for _ in range(2)]
+    assert (small.max_entries, big[0].max_entries, big[1].max_entries) == (10, 30, 30)
+    budget.join(small)  # joining twice changes nothing
+    assert len(budget) == 3 and big[0].max_entries == 30
+    budget.leave(big[1])
+    assert (small.max_entries, big[0].max_entries, len(budget)) == (10, 45, 2)
+
+
+def test_a_new_member_shrinks_the_others_who_evict_their_oldest_on_next_insert() -> None:
+    store: dict[str, SeenEntry] = {}
+    clock = Clock()
+    budget = DedupeBudget(max_entries=6)
+    p0 = DedupeIndex(store=store, clock=clock, scope=("t", 0), budget=budget)
+    for i in range(6):
+        p0.check_and_add(f"a{i}", T0, at(i))
+    assert p0.entries == 6
+    p1 = DedupeIndex(store=store, clock=clock, scope=("t", 1), budget=budget)
+    assert (p0.max_entries, p1.max_entries) == (3, 3)
+    p0.check_and_add("a6", T0, at(6))
+    assert sorted(store) == ["a4", "a5", "a6"]  # FIFO down to the new share
+    for i in range(4):
+        p1.check_and_add(f"b{i}", T0, at(i, partition=1))
+    assert budget.entries == 6 and sorted(store) == ["a4", "a5", "a6", "b1", "b2", "b3"]
+
+
+def test_a_budget_needs_an_entry() -> None:
+    with pytest.raises(ValueError, match="at least one entry"):
+        DedupeBudget(max_entries=0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=20),
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40)), max_size=120),
+)
+def test_members_never_hold_more_than_the_budget(
+    max_entries: int, inserts: list[tuple[int, int]]
+) -> None:
+    store: dict[str, SeenEntry] = {}
+    clock = Clock()
+    budget = DedupeBudget(max_entries)
+    indexes = [
+        DedupeIndex(store=store, clock=clock, scope=("t", p), budget=budget) for p in range(4)
+    ]
+    share = max(1, max_entries // 4)
+    for offset, (partition, event) in enumerate(inserts):
+        indexes[partition].check_and_add(f"{partition}-{event}", T0, at(offset, partition))
+        assert indexes[partition].entries <= share
+        assert budget.entries <= max(max_entries, 4)
 
 
 # --- properties --------------------------------------------------------------------

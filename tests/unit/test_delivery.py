@@ -1,11 +1,12 @@
-"""OffsetLedger: skipped ranges are reported once, and commits never pass them."""
+"""OffsetLedger: skipped ranges (also a dropped tail) are reported once, and commits never
+pass them; StallWatch: when to look for a dropped tail."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamguard.delivery import OffsetLedger
+from streamguard.delivery import OffsetLedger, StallWatch
 
 
 def test_in_order_offsets_advance_the_commit_point() -> None:
@@ -88,6 +89,49 @@ def test_partitions_are_independent_and_forgotten_on_revoke() -> None:
     assert ledger.committable("t", 0) is None
     ledger.fill("t", 0, 0, 2)  # a late fill for a revoked partition is ignored
     assert not ledger.tracking("t", 0)
+
+
+def test_a_dropped_tail_is_reported_once_and_holds_the_commit_until_filled() -> None:
+    # Faust fetched 10..19 (the consumer reads at 20) but delivered only 10..12.
+    ledger = OffsetLedger()
+    ledger.start("t", 0, committed=10)
+    for offset in (10, 11, 12):
+        ledger.observe("t", 0, offset)
+    assert ledger.report_tail("t", 0, 20) == (13, 20)
+    assert ledger.report_tail("t", 0, 20) is None
+    assert ledger.committable("t", 0) == 13
+    assert ledger.gaps("t", 0) == [(13, 20)]
+    # A late delivery of part of it is fine; the side read completes it.
+    ledger.observe("t", 0, 13)
+    ledger.fill("t", 0, 13, 20)
+    assert ledger.committable("t", 0) == 20 and ledger.gaps("t", 0) == []
+    # The next record after the tail is in order, not a gap.
+    assert ledger.observe("t", 0, 20) is None
+
+
+def test_no_tail_when_the_position_is_at_the_frontier_or_untracked() -> None:
+    ledger = OffsetLedger()
+    assert ledger.report_tail("t", 0, 50) is None  # not tracked: the caller starts it
+    ledger.start("t", 0, committed=50)
+    assert ledger.report_tail("t", 0, 50) is None
+    assert ledger.report_tail("t", 0, 49) is None
+    assert ledger.frontier("t", 0) == 50
+
+
+def test_stall_watch_fires_once_per_period_without_progress() -> None:
+    watch = StallWatch(stall_s=10.0)
+    key = ("t", 0)
+    assert not watch.stalled(key, 5, now=0.0)
+    assert not watch.stalled(key, 5, now=9.9)
+    assert watch.stalled(key, 5, now=10.0)
+    assert not watch.stalled(key, 5, now=15.0)  # the clock restarted at 10
+    assert watch.stalled(key, 5, now=20.0)
+    assert not watch.stalled(key, 6, now=31.0)  # progress restarts it too
+    assert not watch.stalled(("t", 1), None, now=31.0)  # partitions are independent
+    watch.reset()
+    assert not watch.stalled(key, 6, now=45.0)
+    watch.forget(key)
+    assert not watch.stalled(key, 6, now=60.0)
 
 
 @given(
