@@ -163,6 +163,13 @@ class Settings(BaseSettings):
     max_batch_latency_ms: float = Field(default=20.0, gt=0)
     embed_cache_size: int = Field(default=100_000, ge=1, description="Texts kept embedded.")
     embed_queue_size: int = Field(default=10_000, ge=1, description="Texts waiting, at most.")
+    embedder_cpu_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="On CPU, the most of its time the embedding thread spends in batches "
+        "(it rests the remainder, leaving the cores to the pipeline); 1: no limit.",
+    )
     anomaly_threshold: float = Field(default=0.9, gt=0, le=1, description="Anomaly findings.")
 
     # --- recommender -----------------------------------------------------------------------

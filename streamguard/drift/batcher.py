@@ -96,6 +96,11 @@ class MicroBatcher:
         Queue bound; beyond it texts are dropped (and counted).
     min_sampling_rate
         Floor of the acceptance rate under overload.
+    cpu_share
+        On CPU, the most of its time the thread may spend in batches: after a batch of
+        ``t`` seconds it rests ``t * (1 - cpu_share) / cpu_share``, leaving the cores (and
+        the GIL) to the pipeline; texts arriving meanwhile queue, and sampling adapts as
+        under any overload. Not applied when the embedder runs on a GPU.
     """
 
     def __init__(
@@ -108,9 +113,12 @@ class MicroBatcher:
         max_wait_ms: float = 20.0,
         max_queue: int = 10_000,
         min_sampling_rate: float = 0.01,
+        cpu_share: float = 1.0,
     ) -> None:
         if batch_size < 1 or max_queue < batch_size:
             raise ValueError("need batch_size >= 1 and max_queue >= batch_size")
+        if not 0 < cpu_share <= 1:
+            raise ValueError(f"cpu_share must be in (0, 1], got {cpu_share}")
         if max_wait_ms <= 0 or not 0 < min_sampling_rate <= 1:
             raise ValueError("need max_wait_ms > 0 and 0 < min_sampling_rate <= 1")
         self.embedder = embedder
@@ -120,6 +128,10 @@ class MicroBatcher:
         self.max_wait_ms = max_wait_ms
         self.max_queue = max_queue
         self.min_sampling_rate = min_sampling_rate
+        self.cpu_share = cpu_share
+        #: Seconds the thread rested to keep within ``cpu_share``.
+        self.rested_s = 0.0
+        self._halt = threading.Event()
         self._queue: deque[Item] = deque()
         self._wake = threading.Event()
         self._done = threading.Condition()
@@ -175,6 +187,7 @@ class MicroBatcher:
         if self._thread is not None:
             return
         self._stop = False
+        self._halt.clear()
         self._thread = threading.Thread(target=self._run, name="streamguard-embedder", daemon=True)
         self._thread.start()
 
@@ -184,6 +197,7 @@ class MicroBatcher:
             return
         self.flush(timeout)
         self._stop = True
+        self._halt.set()
         self._wake.set()
         self._thread.join(timeout)
         self._thread = None
@@ -233,6 +247,17 @@ class MicroBatcher:
             with self._done:
                 self._busy = False
                 self._done.notify_all()
+            self._rest()
+
+    def _rest(self) -> None:
+        """Keep the thread within ``cpu_share`` of its time (CPU models only)."""
+        if self.cpu_share >= 1.0 or self._stop:
+            return
+        if getattr(self.embedder, "device", "cpu") != "cpu":
+            return  # a GPU does the work: resting would only idle it
+        pause = self.last_batch_seconds * (1.0 - self.cpu_share) / self.cpu_share
+        self.rested_s += pause
+        self._halt.wait(pause)
 
     def _process(self, items: list[Item]) -> None:
         started = time.perf_counter()

@@ -71,6 +71,11 @@ class LazyEmbedder:
         """The model's vector length (loads it)."""
         return self._get().dim
 
+    @property
+    def device(self) -> str:
+        """Where the model runs (``cpu`` until it is loaded)."""
+        return str(getattr(self._model, "device", "cpu"))
+
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed with the model (loading it first if needed)."""
         return self._get().embed(texts)
@@ -145,6 +150,7 @@ def build_engines(
             batch_size=settings.batch_size,
             max_wait_ms=settings.max_batch_latency_ms,
             max_queue=max(settings.embed_queue_size, settings.batch_size),
+            cpu_share=settings.embedder_cpu_share,
         )
     engines = {
         stream: DriftEngine(

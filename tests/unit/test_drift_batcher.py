@@ -136,6 +136,63 @@ def test_flush_without_a_thread_times_out_and_bad_arguments_are_refused() -> Non
         MicroBatcher(HashingEmbedder(), on_batch=lambda i, v: None, max_wait_ms=0)
 
 
+class BusyEmbedder(GatedEmbedder):
+    """A fake model that burns CPU for each batch, on the ``device`` it claims."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__()
+        self.device = device
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        deadline = time.perf_counter() + 0.005
+        while time.perf_counter() < deadline:  # work, not a sleep: the time is CPU time
+            pass
+        return super().embed(texts)
+
+
+@pytest.mark.parametrize(
+    ("share", "device", "rest_per_busy"),
+    [
+        (0.5, "cpu", 1.0),  # rests as long as it worked
+        (0.25, "cpu", 3.0),
+        (1.0, "cpu", 0.0),  # no limit
+        (0.5, "cuda", 0.0),  # a GPU model is never held back
+    ],
+)
+def test_cpu_share_rests_in_proportion_to_batch_time(
+    share: float, device: str, rest_per_busy: float
+) -> None:
+    model = BusyEmbedder(device)
+    batcher = MicroBatcher(
+        model, on_batch=lambda items, v: None, batch_size=4, max_wait_ms=1, cpu_share=share
+    )
+    batcher.start()
+    try:
+        for i in range(12):
+            assert batcher.submit(f"text {i}")
+        assert batcher.flush(10.0)
+    finally:
+        batcher.stop()
+    busy = sum(seconds for _, seconds in batcher.recent_batches)
+    assert busy > 0 and batcher.processed == 12
+    assert batcher.rested_s == pytest.approx(busy * rest_per_busy)
+
+
+def test_stop_cuts_a_rest_short_and_a_bad_share_is_refused() -> None:
+    batcher = MicroBatcher(
+        BusyEmbedder(), on_batch=lambda items, v: None, max_wait_ms=1, cpu_share=0.001
+    )
+    batcher.start()
+    batcher.submit("one")
+    assert wait_for(lambda: batcher.rested_s > 0)  # resting ~5 s after a ~5 ms batch
+    started = time.monotonic()
+    batcher.stop(timeout=10.0)
+    assert time.monotonic() - started < 2.5
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="cpu_share"):
+            MicroBatcher(HashingEmbedder(), on_batch=lambda i, v: None, cpu_share=bad)
+
+
 def test_cache_is_bounded_lru() -> None:
     cache = EmbeddingCache(max_entries=3)
     for text in "abcd":
