@@ -1,4 +1,4 @@
-"""The recommender agent through the broker: clean behaviour events in, recommendation
+"""The worker's recommender through the broker: behaviour events in, recommendation
 records out for the right users, at most one per user per refresh interval, and a
 restarted worker keeps the model it learned (snapshot in its data dir)."""
 
