@@ -230,6 +230,7 @@ class StreamGuardApp:
             "catalogue", partitions=s.partitions, schema=json_schema
         )
         self.catalogue = TableCatalogue(self.catalogue_table)
+        self._catalogue_stores: dict[int, TablePartitionStore] = {}
         self.findings = app.topic(s.topic_findings, partitions=s.partitions)
         # One scorer per stream, shared by its partitions: the score is the stream's.
         self.quality = build_scorers(s, catalogue=self.catalogue)
@@ -480,11 +481,24 @@ class StreamGuardApp:
                     # accounts for it. Tracking it here would start the ledger without
                     # a committed offset and re-read the partition from its start.
                     continue
-                committed = await self._committed_offset(tp)
-                self.ledger.start(topic, partition, committed)
+                await self._start_ledger(tp)
             gap = self.ledger.observe(topic, partition, record.offset)
             if gap is not None:
                 self._start_gap_fill(route, topic, partition, *gap)
+
+    async def _start_ledger(self, tp: TP) -> None:
+        """Track an assigned partition in the ledger from its committed offset."""
+        self.ledger.start(tp.topic, tp.partition, await self._committed_offset(tp))
+
+    async def _ask_group_consumer(self, method: str, tp: TP) -> Any:
+        """``await client.<method>(tp)`` on the aiokafka consumer inside Faust's consumer
+        thread (its own event loop); Faust exposes neither committed() nor position()."""
+        consumer: Any = self.app.consumer
+        thread = consumer._thread  # noqa: SLF001
+        client = thread._ensure_consumer()  # noqa: SLF001
+        return await thread.call_thread(
+            getattr(client, method), TopicPartition(tp.topic, tp.partition)
+        )
 
     async def _committed_offset(self, tp: TP) -> int | None:
         """The group's committed offset for ``tp``, or the log start if none.
@@ -496,11 +510,7 @@ class StreamGuardApp:
         consumer: Any = self.app.consumer
         committed: int | None = consumer._committed_offset.get(tp)  # noqa: SLF001
         if committed is None:
-            thread = consumer._thread  # noqa: SLF001 - Faust has no public committed()
-            client = thread._ensure_consumer()  # noqa: SLF001
-            committed = await thread.call_thread(
-                client.committed, TopicPartition(tp.topic, tp.partition)
-            )
+            committed = await self._ask_group_consumer("committed", tp)
         if committed is None:  # nothing committed yet: the log starts the range
             committed = (await consumer.earliest_offsets(tp)).get(tp)
         return committed
@@ -526,21 +536,15 @@ class StreamGuardApp:
             if position is None:
                 continue
             if not self.ledger.tracking(*key):  # nothing arrived since the assignment
-                self.ledger.start(tp.topic, tp.partition, await self._committed_offset(tp))
+                await self._start_ledger(tp)
             gap = self.ledger.report_tail(tp.topic, tp.partition, position)
             if gap is not None:
                 self._start_gap_fill(route, tp.topic, tp.partition, *gap)
 
     async def _position(self, tp: TP) -> int | None:
         """The group consumer's read position on ``tp`` (None if it has none now)."""
-        consumer: Any = self.app.consumer
-        thread = consumer._thread  # noqa: SLF001 - Faust has no public position()
         try:
-            client = thread._ensure_consumer()  # noqa: SLF001
-            position = await asyncio.wait_for(
-                thread.call_thread(client.position, TopicPartition(tp.topic, tp.partition)),
-                timeout=2.0,
-            )
+            position = await asyncio.wait_for(self._ask_group_consumer("position", tp), 2.0)
         except Exception as exc:  # revoked meanwhile, or no position yet: next time
             log.debug("no read position for %s: %r", tp, exc)
             return None
@@ -655,7 +659,10 @@ class StreamGuardApp:
             self.recommender.remove_product(product_id)
 
     def _on_product(self, record: dict[str, Any], partition: int) -> None:
-        catalogue = TablePartitionStore(self.catalogue_table, partition, self.changelog)
+        catalogue = self._catalogue_stores.get(partition)
+        if catalogue is None:
+            catalogue = TablePartitionStore(self.catalogue_table, partition, self.changelog)
+            self._catalogue_stores[partition] = catalogue
         product_id = record["product_id"]
         if record.get("op") == "delete":
             catalogue.pop(product_id, None)
