@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -237,25 +238,50 @@ def records_in(worker: WorkerProcess) -> int:
     return int(MetricsSnapshot(worker.metrics_text()).total_in)
 
 
+def descendants(pid: int) -> list[int]:
+    """Process ``pid`` and every process below it (the worker's embedding child)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU seconds of process ``pid`` and its children (all threads)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = 0.0
+    for member in descendants(pid):
+        with contextlib.suppress(OSError):  # a child that just exited
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def rss_bytes(pid: int) -> int:
-    """Resident set size of process ``pid``."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    """Resident set size of process ``pid`` plus its children's (the model's process)."""
+    total = 0
+    for member in descendants(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    if total == 0:
+        raise RuntimeError(f"no VmRSS for pid {pid}")
+    return total
 
 
 def maps_library(pid: int, name: str) -> bool:
-    """Whether process ``pid`` has a shared library whose path contains ``name`` mapped."""
-    with Path(f"/proc/{pid}/maps").open() as maps:
-        return any(name in line for line in maps)
+    """Whether process ``pid`` or a child of it has a shared library whose path contains
+    ``name`` mapped (the model may run in the worker's embedding child)."""
+    for member in descendants(pid):
+        with contextlib.suppress(OSError), Path(f"/proc/{member}/maps").open() as maps:
+            if any(name in line for line in maps):
+                return True
+    return False
 
 
 def _env_pair(text: str) -> tuple[str, str]:

@@ -170,6 +170,11 @@ class Settings(BaseSettings):
         description="On CPU, the most of its time the embedding thread spends in batches "
         "(it rests the remainder, leaving the cores to the pipeline); 1: no limit.",
     )
+    embedder_process: bool = Field(
+        default=True,
+        description="In the worker, run the embedding model in a child process, so its "
+        "CPU time and Python stay off the event loop's GIL (ignored for 'hashing').",
+    )
     anomaly_threshold: float = Field(default=0.9, gt=0, le=1, description="Anomaly findings.")
 
     # --- recommender -----------------------------------------------------------------------

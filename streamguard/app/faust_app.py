@@ -66,10 +66,15 @@ class TableCatalogue:
 
     def __init__(self, table: Any) -> None:
         self._table = table
+        self._data: Any = None
 
     def get(self, product_id: str) -> Mapping[str, Any] | None:
         """The latest product, or None when unknown or deleted."""
-        value = self._table.get(product_id)
+        if self._data is None:
+            # The table's store, not the table: a read through the table calls every
+            # Faust sensor (~2% of the worker's time: a lookup per behaviour event).
+            self._data = self._table.data
+        value = self._data.get(product_id)
         return value if isinstance(value, dict) else None
 
 

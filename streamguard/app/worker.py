@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from streamguard.alerts import AlertManager
 from streamguard.config import Settings
 from streamguard.drift.embedder import Embedder
+from streamguard.drift.process_embedder import ProcessEmbedder
 from streamguard.drift.wiring import EngineGroup, build_embedder, build_engines
 from streamguard.metrics import Health, MetricsServer, WorkerMetrics
 
@@ -86,7 +87,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         alerts = AlertManager.from_settings(settings, metrics.registry)
         alerts.start()
         stack.callback(alerts.stop)  # drains for a few seconds, then counts what it drops
-        embedder = build_embedder(settings)
+        embedder = build_embedder(settings, isolated=True)
+        if isinstance(embedder, ProcessEmbedder):
+            stack.callback(embedder.close)  # after the engines' flush (the stack unwinds)
         engines = build_engines(
             settings, ("behavior", "product"), registry=metrics.registry, embedder=embedder
         )

@@ -598,6 +598,18 @@ WORKER = Dashboard(
             width=6,
             thresholds=(0.3, 0.7),
         ),
+        Panel(
+            "Embedder failures and restarts",
+            "Is the model failing batches, or was its process restarted (crashed or hung)?",
+            "timeseries",
+            (
+                Q(f"sum(rate(streamguard_embedder_batch_errors_total{RATE}))", "failed batches/s"),
+                Q(
+                    f"sum(increase(streamguard_embedder_process_starts_total{RATE}))",
+                    "model process starts",
+                ),
+            ),
+        ),
         Row("Alert delivery"),
         Panel(
             "Webhook outbox",

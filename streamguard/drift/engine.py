@@ -393,4 +393,5 @@ def export_batcher(batcher: MicroBatcher, cache: EmbeddingCache, metrics: DriftM
     batches = []
     while batcher.recent_batches:
         batches.append(batcher.recent_batches.popleft())
-    metrics.observe_embedding(batcher.stats(), cache.hits, cache.misses, batches)
+    starts = int(getattr(batcher.embedder, "starts", 0))  # a ProcessEmbedder's children
+    metrics.observe_embedding(batcher.stats(), cache.hits, cache.misses, batches, starts)

@@ -113,6 +113,19 @@ class DriftMetrics:
             [],
             registry=r,
         )
+        self.batch_errors = Counter(
+            "streamguard_embedder_batch_errors_total",
+            "Embedding batches that failed (their texts are not scored; records still flow).",
+            [],
+            registry=r,
+        )
+        self.process_starts = Counter(
+            "streamguard_embedder_process_starts_total",
+            "Embedding child processes started (more than one: the model crashed or hung "
+            "and was restarted).",
+            [],
+            registry=r,
+        )
 
     def observe_embedding(
         self,
@@ -120,9 +133,15 @@ class DriftMetrics:
         cache_hits: int,
         cache_misses: int,
         batches: list[tuple[int, float]],
+        process_starts: int = 0,
     ) -> None:
-        """Export the embedding path's counters (cumulative values; deltas are added)."""
+        """Export the embedding path's counters (cumulative values; deltas are added).
+
+        ``process_starts``: children the embedder started so far (0 when in process).
+        """
         current = {
+            "errors": stats["errors"],
+            "starts": process_starts,
             "processed": stats["processed"],
             "embedded": stats["embedded"],
             "sampled_out": stats["sampled_out"],
@@ -138,6 +157,8 @@ class DriftMetrics:
         self.dropped.labels("queue_full").inc(delta["dropped"])
         self.cache_hits.inc(delta["hits"])
         self.cache_misses.inc(delta["misses"])
+        self.batch_errors.inc(delta["errors"])
+        self.process_starts.inc(delta["starts"])
         self.sampling_rate.set(stats["sampling_rate"])
         self.queue_depth.set(stats["queue_depth"])
         for size, seconds in batches:

@@ -27,6 +27,7 @@ from streamguard.drift.cache import EmbeddingCache
 from streamguard.drift.embedder import Device, Embedder, HashingEmbedder, TransformerEmbedder
 from streamguard.drift.engine import DriftEngine, dispatch_batch, export_batcher
 from streamguard.drift.metrics import DriftMetrics
+from streamguard.drift.process_embedder import ProcessEmbedder
 
 __all__ = ["HASHING", "EngineGroup", "LazyEmbedder", "build_embedder", "build_engines"]
 
@@ -81,11 +82,19 @@ class LazyEmbedder:
         return self._get().embed(texts)
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    """The embedder ``settings.model`` / ``settings.device`` name, loaded on first use."""
+def build_embedder(settings: Settings, *, isolated: bool = False) -> Embedder:
+    """The embedder ``settings.model`` / ``settings.device`` name, loaded on first use.
+
+    ``isolated``: the long-running worker's choice; with ``settings.embedder_process``
+    the model runs in a child process (:class:`ProcessEmbedder`) rather than this one.
+    Close a :class:`ProcessEmbedder` when done (its child process ends).
+    """
     if settings.model == HASHING:
         return HashingEmbedder()
-    return LazyEmbedder(functools.partial(_load, settings.model, settings.device))
+    factory = functools.partial(_load, settings.model, settings.device)
+    if isolated and settings.embedder_process:
+        return ProcessEmbedder(factory)
+    return LazyEmbedder(factory)
 
 
 class EngineGroup(dict[str, DriftEngine]):

@@ -17,6 +17,7 @@ import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streamguard.alerts import AlertMetrics
+from streamguard.drift.metrics import DriftMetrics
 from streamguard.metrics import WorkerMetrics
 from streamguard.quality import QualityMetrics
 from tests.unit.alert_receiver import Receiver, wait_until
@@ -90,6 +91,7 @@ def _exported_names() -> set[str]:
     WorkerMetrics(registry)
     QualityMetrics(registry)
     AlertMetrics(registry)
+    DriftMetrics(registry)
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
     names = set()
     for family in registry.collect():
