@@ -122,6 +122,11 @@ class Settings(BaseSettings):
         "shared equally among them.",
     )
     take_max_records: int = Field(default=1000, ge=1, description="Records per worker batch.")
+    batch_intake: bool = Field(
+        default=True,
+        description="Hand each fetch's source records to the pipeline as a batch, past "
+        "Faust's per-event Stream path (false: Faust agents with stream.take).",
+    )
     take_within_s: float = Field(default=0.05, gt=0, description="Max wait to fill a batch.")
 
     # --- worker HTTP server ---------------------------------------------------------------

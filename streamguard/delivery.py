@@ -47,6 +47,7 @@ class _PartitionState:
     frontier: int | None  # 1 + the highest offset handled or reported as a gap
     # Handled ranges [start, end) beyond next_offset, sorted and disjoint.
     ahead: list[tuple[int, int]] = field(default_factory=list)
+    started_at: int | None = None  # the offset tracking started from (see advanced)
 
 
 class OffsetLedger:
@@ -65,7 +66,7 @@ class OffsetLedger:
     def start(self, topic: str, partition: int, committed: int | None) -> None:
         """Begin tracking a newly assigned partition from its committed offset (or the
         log start when nothing was committed; ``None`` if that is unknown too)."""
-        self._partitions[topic, partition] = _PartitionState(committed, committed)
+        self._partitions[topic, partition] = _PartitionState(committed, committed, [], committed)
 
     def tracking(self, topic: str, partition: int) -> bool:
         """True once the partition was started or observed."""
@@ -127,6 +128,22 @@ class OffsetLedger:
         """The highest offset a commit may name (all before it handled), or None if unknown."""
         state = self._partitions.get((topic, partition))
         return None if state is None else state.next_offset
+
+    def advanced(self, topic: str, partition: int) -> bool:
+        """True when records were handled past where tracking started. Until then
+        :meth:`committable` only echoes the start, a commit that may be stale (a broker
+        that lost its log): a caller that commits on the ledger alone must not echo it.
+
+        >>> ledger = OffsetLedger()
+        >>> ledger.start("t", 0, committed=81)
+        >>> ledger.committable("t", 0), ledger.advanced("t", 0)
+        (81, False)
+        >>> _ = ledger.observe("t", 0, 81)
+        >>> ledger.committable("t", 0), ledger.advanced("t", 0)
+        (82, True)
+        """
+        state = self._partitions.get((topic, partition))
+        return state is not None and state.next_offset != state.started_at
 
     def gaps(self, topic: str, partition: int) -> list[tuple[int, int]]:
         """Ranges below the frontier not handled yet, as ``(start, end)``."""

@@ -1,0 +1,188 @@
+"""Source records in fetched batches, past Faust's per-event ``Stream`` path.
+
+Faust hands every fetched record to its agents one by one: a task and two futures per
+record to race the delivery against a flow stop, a conductor callback, an ``Event``, a
+queue, the stream iterator, the ``take`` buffer, sensors on the way in and out, and an
+ack. Profiled on a worker draining a backlog that was ~45% of the event loop's CPU,
+several times what the pipeline itself costs (BENCHMARKS.md).
+
+:class:`BatchIntake` replaces the consumer's drain loop (``Consumer._drain_messages``,
+the body of Faust's ``Fetcher`` service) with one that takes each fetch's records for
+the source topics as a list, in partition order, and awaits ``handle(topic, records)``
+on them; records of every other topic (table changelogs, which table recovery and the
+global catalogue read through the same consumer) go through Faust's own per-record
+callback as before. Faust keeps everything else: group membership, assignment, the
+rebalance protocol, seeks to the committed offsets, tables, the producer, commits.
+
+What it keeps of Faust's loop, and why:
+
+- records fetched while the flow is stopped (a rebalance began) make Faust seek back
+  to the committed offsets and are dropped; so are records whose consumer generation
+  changes before they are delivered, and those below the partition's read offset
+  (already read before a seek). Nothing dropped is lost: the offsets do not move past
+  it, so it is read again (and :class:`~streamguard.delivery.OffsetLedger` reads any
+  range the consumer skips on the side);
+- only records of active partitions (not paused for recovery or buffer pressure);
+- the stream's inbound time per partition, which Faust's livelock detector reads.
+
+Commits: Faust commits what its streams acked, and nothing here is acked through Faust,
+so the app commits the ledger's frontier for the source partitions instead (see
+``StreamGuardApp._guard_commits``). Faust commits only partitions in its ack map, and on
+a revocation drops the revoked ones from it before its last commit (the revoked
+partition's next owner starts from the last periodic commit; on a broker that lost its
+log, an offset from the old log would be committed into the new one); so each delivered
+partition is entered into that map with no offsets, and Faust's bookkeeping holds.
+
+The handler runs inside the fetcher task, so the next fetch waits for the batch (the
+consumer thread prefetches meanwhile) and a rebalance can wait for the batch in flight
+(:meth:`BatchIntake.wait_idle`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+from streamguard.side_reader import SourceRecord
+
+__all__ = ["BatchHandler", "BatchIntake"]
+
+log = logging.getLogger(__name__)
+
+#: ``handle(topic, records)``: process a batch of one source topic's records.
+BatchHandler = Callable[[str, list[SourceRecord]], Awaitable[None]]
+
+
+class BatchIntake:
+    """Delivers the source topics' records to ``handle`` in batches of up to
+    ``max_batch`` (see module docs). Call :meth:`install` before the app starts."""
+
+    def __init__(
+        self,
+        app: Any,
+        topics: Collection[str],
+        handle: BatchHandler,
+        *,
+        max_batch: int,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        self.app = app
+        self.topics = frozenset(topics)
+        self.handle = handle
+        self.max_batch = max_batch
+        self._idle = asyncio.Event()
+        self._idle.set()
+        #: Source records handed to ``handle`` so far.
+        self.records_delivered = 0
+        #: Fetched records dropped because a rebalance began or ended meanwhile.
+        self.records_dropped = 0
+
+    def install(self) -> None:
+        """Replace the app's consumer drain loop with :meth:`drain`."""
+        consumer: Any = self.app.consumer
+        consumer._drain_messages = self.drain  # noqa: SLF001 - Faust has no public hook
+
+    @property
+    def busy(self) -> bool:
+        """True while a batch is being handled."""
+        return not self._idle.is_set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait for the batch in flight (if any) to finish; False if it did not in time."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def drain(self, fetcher: Any) -> None:
+        """The fetcher service's loop: fetch, split by topic, handle (until stopped)."""
+        app: Any = self.app
+        consumer: Any = app.consumer
+        consumer_stopped = consumer._stopped.is_set  # noqa: SLF001
+        fetcher_stopped = fetcher._stopped.is_set  # noqa: SLF001
+        while not (consumer_stopped() or fetcher_stopped()):
+            # Waits while the flow is stopped; fetches only the active partitions.
+            records, active = await consumer._wait_next_records(1.0)  # noqa: SLF001
+            # A run of ready fetches must still let the loop serve others (as Faust does).
+            await asyncio.sleep(0)
+            if consumer.should_stop:
+                return
+            if not records:
+                continue
+            if not consumer.flow_active:
+                # Faust's own getmany does this: a rebalance began after the fetch; go
+                # back to the committed offsets (the next fetch waits for the flow).
+                self.records_dropped += sum(len(batch) for batch in records.values())
+                await consumer.perform_seek()
+                continue
+            await self._deliver(consumer, records, active, app.consumer_generation_id)
+
+    async def _deliver(self, consumer: Any, records: Any, active: Any, generation: int) -> None:
+        read_offset = consumer._read_offset  # noqa: SLF001
+        acked = consumer._acked  # noqa: SLF001
+        buffered = consumer._buffered_partitions  # noqa: SLF001
+        inbound = self.app.monitor.stream_inbound_time
+        by_topic: dict[str, list[SourceRecord]] = {}
+        now = time.monotonic()
+        for tp, fetched in records.items():
+            if active is not None and tp not in active and tp not in buffered:
+                continue
+            r_offset = read_offset[tp]
+            if r_offset is not None:
+                fetched = [record for record in fetched if record.offset >= r_offset]
+            if not fetched:
+                continue
+            if tp.topic not in self.topics:
+                await self._deliver_to_faust(consumer, tp, fetched, r_offset)
+                continue
+            read_offset[tp] = fetched[-1].offset
+            # Faust commits the partitions in its ack map and empties it of revoked ones
+            # first; entering ours (no offsets: the ledger names them) keeps both true.
+            acked[tp]  # noqa: B018 - a defaultdict: the lookup enters it
+            inbound[tp] = now  # Faust's livelock detector: this partition's stream moves
+            by_topic.setdefault(tp.topic, []).extend(
+                SourceRecord(
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.key,
+                    record.value,
+                    record.timestamp / 1000.0 if record.timestamp is not None else time.time(),
+                )
+                for record in fetched
+            )
+        for topic, batch in by_topic.items():
+            for start in range(0, len(batch), self.max_batch):
+                if not consumer.flow_active or self.app.consumer_generation_id != generation:
+                    # A rebalance began (or ended) meanwhile: start no new work.
+                    self.records_dropped += len(batch) - start
+                    break
+                chunk = batch[start : start + self.max_batch]
+                self._idle.clear()
+                try:
+                    await self.handle(topic, chunk)
+                finally:
+                    self._idle.set()
+                self.records_delivered += len(chunk)
+
+    @staticmethod
+    async def _deliver_to_faust(
+        consumer: Any, tp: Any, fetched: list[Any], r_offset: int | None
+    ) -> None:
+        """Faust's per-record path, exactly as its drain loop takes it."""
+        callback = consumer.callback
+        acks_enabled = consumer.app.topics.acks_enabled_for(tp.topic)
+        for record in fetched:
+            offset = record.offset
+            if acks_enabled and r_offset and offset - r_offset > 1:
+                await consumer._add_gap(tp, r_offset + 1, offset)  # noqa: SLF001
+            await consumer.wait_first(
+                callback(consumer._to_message(tp, record)),  # noqa: SLF001
+                consumer.suspend_flow.wait(),
+            )
+            consumer._read_offset[tp] = r_offset = offset  # noqa: SLF001
