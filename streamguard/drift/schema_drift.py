@@ -70,22 +70,28 @@ def json_type(value: Any) -> str:
 
 
 class _Counts:
-    __slots__ = ("n", "presence", "types")
+    __slots__ = ("n", "presence", "shapes", "types")
 
     def __init__(self) -> None:
         self.n = 0
         self.presence: Counter[str] = Counter()
         self.types: Counter[tuple[str, str | None]] = Counter()
+        # Per record: (field names, type names) -> count. Records of a stream share a
+        # few shapes, so one counter update per record (~1.9 µs) replaces one per field
+        # (~3.7 µs measured); close() spreads the shapes over the fields once per block.
+        self.shapes: Counter[tuple[tuple[str, ...], tuple[str | None, ...]]] = Counter()
 
     def add(self, record: Mapping[str, Any]) -> None:
-        # Per record only C loops (a few µs); presence is summed up once per block.
         self.n += 1
-        names = map(_TYPE_NAMES.get, map(type, record.values()))
-        self.types.update(zip(record, names, strict=True))
+        self.shapes[tuple(record), tuple(map(_TYPE_NAMES.get, map(type, record.values())))] += 1
 
     def close(self) -> _Counts:
-        for (name, _), count in self.types.items():
-            self.presence[name] += count
+        types, presence = self.types, self.presence
+        for (names, type_names), count in self.shapes.items():
+            for name, type_name in zip(names, type_names, strict=True):
+                types[name, type_name] += count
+                presence[name] += count
+        self.shapes.clear()
         return self
 
     def merge(self, other: _Counts) -> None:
