@@ -551,6 +551,8 @@ class StreamGuardApp:
             key = (tp.topic, tp.partition)
             if route is None or not self.stalls.stalled(key, self.ledger.frontier(*key), now):
                 continue
+            if self.intake is not None and self.intake.holds(*key):
+                continue  # fetched and on its way (a large fetch takes a while): not lost
             if self._gap_fills.get(key):
                 continue  # a side read is still running
             position = await self._position(tp)

@@ -43,17 +43,54 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from typing import Any
 
 from streamguard.side_reader import SourceRecord
 
-__all__ = ["BatchHandler", "BatchIntake"]
+__all__ = ["BatchHandler", "BatchIntake", "interleave"]
 
 log = logging.getLogger(__name__)
 
 #: ``handle(topic, records)``: process a batch of one source topic's records.
 BatchHandler = Callable[[str, list[SourceRecord]], Awaitable[None]]
+
+
+def interleave(
+    runs: list[list[SourceRecord]], size: int
+) -> Iterator[tuple[list[SourceRecord], list[tuple[str, int]]]]:
+    """Chunks of up to ``size`` records that take turns between ``runs`` (one run per
+    partition, in offset order), each with the ``(topic, partition)`` of the runs it
+    finished. Taking turns keeps every partition's committed offset moving through a
+    large fetch, rather than one partition waiting for the others' whole backlog.
+
+    >>> def run(partition, n):
+    ...     return [SourceRecord("t", partition, o, None, None, 0.0) for o in range(n)]
+    >>> for chunk, done in interleave([run(0, 5), run(1, 2)], size=4):
+    ...     print([(r.partition, r.offset) for r in chunk], done)
+    [(0, 0), (0, 1), (1, 0), (1, 1)] [('t', 1)]
+    [(0, 2), (0, 3), (0, 4)] [('t', 0)]
+    """
+    cursors = [0] * len(runs)
+    queue = deque(i for i, run in enumerate(runs) if run)
+    while queue:
+        share = max(1, size // len(queue))
+        chunk: list[SourceRecord] = []
+        done: list[tuple[str, int]] = []
+        for _ in range(len(queue)):
+            if len(chunk) >= size:
+                break
+            i = queue.popleft()
+            run, start = runs[i], cursors[i]
+            end = min(start + share, start + size - len(chunk), len(run))
+            chunk.extend(run[start:end])
+            cursors[i] = end
+            if end == len(run):
+                done.append((run[0].topic, run[0].partition))
+            else:
+                queue.append(i)
+        yield chunk, done
 
 
 class BatchIntake:
@@ -76,6 +113,8 @@ class BatchIntake:
         self.max_batch = max_batch
         self._idle = asyncio.Event()
         self._idle.set()
+        # (topic, partition) with fetched records not handled yet (see holds()).
+        self._holding: set[tuple[str, int]] = set()
         #: Source records handed to ``handle`` so far.
         self.records_delivered = 0
         #: Fetched records dropped because a rebalance began or ended meanwhile.
@@ -90,6 +129,11 @@ class BatchIntake:
     def busy(self) -> bool:
         """True while a batch is being handled."""
         return not self._idle.is_set()
+
+    def holds(self, topic: str, partition: int) -> bool:
+        """True while records of the partition are fetched and waiting here: the
+        consumer's position is past them, yet they are on their way, not skipped."""
+        return (topic, partition) in self._holding
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait for the batch in flight (if any) to finish; False if it did not in time."""
@@ -127,7 +171,7 @@ class BatchIntake:
         acked = consumer._acked  # noqa: SLF001
         buffered = consumer._buffered_partitions  # noqa: SLF001
         inbound = self.app.monitor.stream_inbound_time
-        by_topic: dict[str, list[SourceRecord]] = {}
+        by_topic: dict[str, list[list[SourceRecord]]] = {}
         now = time.monotonic()
         for tp, fetched in records.items():
             if active is not None and tp not in active and tp not in buffered:
@@ -145,30 +189,39 @@ class BatchIntake:
             # first; entering ours (no offsets: the ledger names them) keeps both true.
             acked[tp]  # noqa: B018 - a defaultdict: the lookup enters it
             inbound[tp] = now  # Faust's livelock detector: this partition's stream moves
-            by_topic.setdefault(tp.topic, []).extend(
-                SourceRecord(
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    record.key,
-                    record.value,
-                    record.timestamp / 1000.0 if record.timestamp is not None else time.time(),
-                )
-                for record in fetched
+            self._holding.add((tp.topic, tp.partition))
+            by_topic.setdefault(tp.topic, []).append(
+                [
+                    SourceRecord(
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        record.key,
+                        record.value,
+                        record.timestamp / 1000.0 if record.timestamp is not None else time.time(),
+                    )
+                    for record in fetched
+                ]
             )
-        for topic, batch in by_topic.items():
-            for start in range(0, len(batch), self.max_batch):
+        for topic, runs in by_topic.items():
+            handled = 0
+            for chunk, done in interleave(runs, self.max_batch):
                 if not consumer.flow_active or self.app.consumer_generation_id != generation:
-                    # A rebalance began (or ended) meanwhile: start no new work.
-                    self.records_dropped += len(batch) - start
+                    # A rebalance began (or ended) meanwhile: start no new work. What is
+                    # dropped is no longer held here, so the ledger may see it missing.
+                    self.records_dropped += sum(map(len, runs)) - handled
+                    self._holding.difference_update(
+                        (run[0].topic, run[0].partition) for run in runs
+                    )
                     break
-                chunk = batch[start : start + self.max_batch]
+                handled += len(chunk)
                 self._idle.clear()
                 try:
                     await self.handle(topic, chunk)
                 finally:
                     self._idle.set()
                 self.records_delivered += len(chunk)
+                self._holding.difference_update(done)
 
     @staticmethod
     async def _deliver_to_faust(

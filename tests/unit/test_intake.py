@@ -78,7 +78,11 @@ class ScriptedConsumer:
 
 
 def run_intake(
-    consumer: ScriptedConsumer, *, max_batch: int = 100, on_batch: Any = None
+    consumer: ScriptedConsumer,
+    *,
+    max_batch: int = 100,
+    on_batch: Any = None,
+    created: Any = None,
 ) -> tuple[BatchIntake, list[tuple[str, list[SourceRecord]]]]:
     app = SimpleNamespace(
         consumer=consumer,
@@ -94,6 +98,8 @@ def run_intake(
 
     async def main() -> BatchIntake:
         intake = BatchIntake(app, ["src"], handle, max_batch=max_batch)
+        if created is not None:
+            created(intake)
         intake.install()
         assert app.consumer._drain_messages == intake.drain
         await intake.drain(SimpleNamespace(_stopped=asyncio.Event()))
@@ -102,12 +108,23 @@ def run_intake(
     return asyncio.run(main()), batches
 
 
-def test_source_records_arrive_as_batches_split_at_max_batch() -> None:
+def test_source_records_arrive_in_batches_that_take_turns_between_partitions() -> None:
     consumer = ScriptedConsumer([fetch("src", 0, range(0, 5)) | fetch("src", 1, range(10, 12))])
-    intake, batches = run_intake(consumer, max_batch=4)
-    assert [len(records) for _, records in batches] == [4, 3]
-    offsets = [(r.partition, r.offset) for _, records in batches for r in records]
-    assert offsets == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (1, 10), (1, 11)]
+    held: list[tuple[bool, bool]] = []
+
+    def look(app: Any, consumer: ScriptedConsumer) -> None:
+        held.append((intake_of[0].holds("src", 0), intake_of[0].holds("src", 1)))
+
+    intake_of: list[BatchIntake] = []
+    intake, batches = run_intake(consumer, max_batch=4, on_batch=look, created=intake_of.append)
+    assert [[(r.partition, r.offset) for r in records] for _, records in batches] == [
+        [(0, 0), (0, 1), (1, 10), (1, 11)],
+        [(0, 2), (0, 3), (0, 4)],
+    ]
+    # While a batch is handled, the partitions with records still to come are held (the
+    # stall detector must not take them for skipped); none once all are handled.
+    assert held == [(True, True), (True, False)]
+    assert not intake.holds("src", 0) and not intake.holds("src", 1)
     first = batches[0][1][0]
     assert first.timestamp_s == pytest.approx(1_700_000_000.0)
     assert (first.key, first.value) == (b"k", b"{}")
@@ -157,6 +174,7 @@ def test_a_rebalance_during_a_batch_stops_the_rest_of_the_fetch() -> None:
         [10, 11],
     ]
     assert intake.records_dropped == 6
+    assert not intake.holds("src", 0)  # dropped: no longer on its way
 
 
 def test_wait_idle_returns_at_once_when_nothing_is_in_flight() -> None:
