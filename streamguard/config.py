@@ -84,10 +84,11 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(default=1.0, gt=0)
     commit_interval_s: float = Field(default=1.0, gt=0)
     fetch_max_wait_ms: int = Field(
-        default=100,
+        default=25,
         ge=0,
         description="Longest a fetch waits for data (Faust fixes 1500 ms; brokers that "
-        "answer at the deadline add up to that much latency).",
+        "answer at the deadline add up to that much latency; Kafka answers as data "
+        "arrives, so there it only sets how often an idle consumer asks).",
     )
     producer_linger_ms: int = Field(
         default=5,
