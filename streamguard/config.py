@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(default=1.0, gt=0)
     commit_interval_s: float = Field(default=1.0, gt=0)
     fetch_max_wait_ms: int = Field(
-        default=25,
+        default=100,
         ge=0,
         description="Longest a fetch waits for data (Faust fixes 1500 ms; brokers that "
         "answer at the deadline add up to that much latency; Kafka answers as data "
@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         "shared equally among them.",
     )
     take_max_records: int = Field(default=1000, ge=1, description="Records per worker batch.")
+    max_poll_records: int = Field(
+        default=5000,
+        ge=1,
+        description="Most records one fetch hands the worker (Faust sets no bound): keeps "
+        "the time between polls, and a rebalance's wait for the batch in flight, short.",
+    )
     batch_intake: bool = Field(
         default=True,
         description="Hand each fetch's source records to the pipeline as a batch, past "

@@ -223,6 +223,7 @@ class StreamGuardApp:
             broker_commit_interval=s.commit_interval_s,
             consumer_auto_offset_reset="earliest",
             consumer_max_fetch_size=4 * s.max_record_bytes,
+            broker_max_poll_records=s.max_poll_records,
             producer_acks=-1,
             producer_linger=s.producer_linger_ms / 1000.0,
             producer_max_request_size=4 * s.max_record_bytes,

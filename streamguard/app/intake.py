@@ -45,6 +45,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterator
+from itertools import zip_longest
 from typing import Any
 
 from streamguard.side_reader import SourceRecord
@@ -63,34 +64,43 @@ def interleave(
     """Chunks of up to ``size`` records that take turns between ``runs`` (one run per
     partition, in offset order), each with the ``(topic, partition)`` of the runs it
     finished. Taking turns keeps every partition's committed offset moving through a
-    large fetch, rather than one partition waiting for the others' whole backlog.
+    large fetch, rather than one partition waiting for the others' whole backlog; and
+    within a chunk the partitions alternate record by record (as Faust's scheduler
+    does), so the stream's monitors see a mix, not one partition's keys at a time (a
+    schema-drift block of one partition's users is not the stream's mix).
 
     >>> def run(partition, n):
     ...     return [SourceRecord("t", partition, o, None, None, 0.0) for o in range(n)]
     >>> for chunk, done in interleave([run(0, 5), run(1, 2)], size=4):
     ...     print([(r.partition, r.offset) for r in chunk], done)
-    [(0, 0), (0, 1), (1, 0), (1, 1)] [('t', 1)]
+    [(0, 0), (1, 0), (0, 1), (1, 1)] [('t', 1)]
     [(0, 2), (0, 3), (0, 4)] [('t', 0)]
     """
     cursors = [0] * len(runs)
     queue = deque(i for i, run in enumerate(runs) if run)
     while queue:
         share = max(1, size // len(queue))
-        chunk: list[SourceRecord] = []
+        slices: list[list[SourceRecord]] = []
+        taken = 0
         done: list[tuple[str, int]] = []
         for _ in range(len(queue)):
-            if len(chunk) >= size:
+            if taken >= size:
                 break
             i = queue.popleft()
             run, start = runs[i], cursors[i]
-            end = min(start + share, start + size - len(chunk), len(run))
-            chunk.extend(run[start:end])
+            end = min(start + share, start + size - taken, len(run))
+            slices.append(run[start:end])
+            taken += end - start
             cursors[i] = end
             if end == len(run):
                 done.append((run[0].topic, run[0].partition))
             else:
                 queue.append(i)
-        yield chunk, done
+        if len(slices) == 1:
+            yield slices[0], done
+        else:
+            chunk = [r for turn in zip_longest(*slices) for r in turn if r is not None]
+            yield chunk, done
 
 
 class BatchIntake:

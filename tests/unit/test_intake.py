@@ -118,7 +118,7 @@ def test_source_records_arrive_in_batches_that_take_turns_between_partitions() -
     intake_of: list[BatchIntake] = []
     intake, batches = run_intake(consumer, max_batch=4, on_batch=look, created=intake_of.append)
     assert [[(r.partition, r.offset) for r in records] for _, records in batches] == [
-        [(0, 0), (0, 1), (1, 10), (1, 11)],
+        [(0, 0), (1, 10), (0, 1), (1, 11)],
         [(0, 2), (0, 3), (0, 4)],
     ]
     # While a batch is handled, the partitions with records still to come are held (the
