@@ -66,7 +66,9 @@ class OffsetLedger:
     def start(self, topic: str, partition: int, committed: int | None) -> None:
         """Begin tracking a newly assigned partition from its committed offset (or the
         log start when nothing was committed; ``None`` if that is unknown too)."""
-        self._partitions[topic, partition] = _PartitionState(committed, committed, [], committed)
+        self._partitions[topic, partition] = _PartitionState(
+            committed, committed, started_at=committed
+        )
 
     def tracking(self, topic: str, partition: int) -> bool:
         """True once the partition was started or observed."""

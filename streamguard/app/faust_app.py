@@ -426,10 +426,10 @@ class StreamGuardApp:
 
     async def _process_records(self, route: _Route, records: list[SourceRecord]) -> None:
         await self._handle(route, records)
-        last_offsets: dict[TP, int] = {}
-        for record in records:
-            last_offsets[TP(record.topic, record.partition)] = record.offset
-        self._observe_lag(last_offsets)
+        last_offsets: dict[tuple[str, int], int] = {}
+        for record in records:  # a TP per partition, not per record (a hot path)
+            last_offsets[record.topic, record.partition] = record.offset
+        self._observe_lag({TP(*key): offset for key, offset in last_offsets.items()})
         await self._settle_offsets(route, records)
 
     async def _handle(self, route: _Route, records: list[SourceRecord]) -> None:
