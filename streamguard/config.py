@@ -96,6 +96,14 @@ class Settings(BaseSettings):
         description="How long the producer gathers outputs into one request (0: send at "
         "once, one small request per record under a live stream).",
     )
+    producer_batch_bytes: int = Field(
+        default=262_144,
+        ge=16_384,
+        description="Largest record batch the producer builds (Faust's default is 16 KiB): "
+        "the worker sends a batch's outputs as one record batch per partition, so one "
+        "partition's share of a batch should fit. Keep it under the broker's "
+        "message.max.bytes (1 MiB by default).",
+    )
     verify_end_offsets: bool = Field(
         default=True,
         description="Read changelogs to their true end on recovery (embedded-broker fix).",

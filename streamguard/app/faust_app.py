@@ -30,6 +30,7 @@ from faust.types import TP
 
 from streamguard.alerts import AlertManager
 from streamguard.app.intake import BatchIntake
+from streamguard.app.produce import Output, PartitionBatchSender
 from streamguard.broker import true_end_offsets
 from streamguard.config import Settings
 from streamguard.dedupe import DedupeBudget, DedupeIndex
@@ -227,6 +228,7 @@ class StreamGuardApp:
             producer_acks=-1,
             producer_linger=s.producer_linger_ms / 1000.0,
             producer_max_request_size=4 * s.max_record_bytes,
+            producer_max_batch_size=s.producer_batch_bytes,
             table_standby_replicas=0,
         )
         app = self.app
@@ -354,15 +356,21 @@ class StreamGuardApp:
                 continue
             service.learn(clean)
 
+    def _sender(self) -> PartitionBatchSender:
+        producer: Any = self.app.producer  # Faust's aiokafka driver: the client inside
+        return PartitionBatchSender(producer._ensure_producer())  # noqa: SLF001
+
     async def _publish_recommendations(self) -> None:
         if self.recommender is None:
             return
-        producer, topic = self.app.producer, self.settings.topic_recommendations
-        for item in self.recommender.due_records():
-            # Like the outputs: the producer directly, not Faust's ~1 ms Topic.send.
-            await producer.send(
-                topic, str(item["user_id"]).encode(), orjson.dumps(item), None, None, None
-            )
+        topic = self.settings.topic_recommendations
+        due = [
+            (topic, None, str(item["user_id"]).encode(), orjson.dumps(item))
+            for item in self.recommender.due_records()
+        ]
+        if due:
+            # Like the outputs; not awaited: a lost refresh is redone by the next one.
+            await self._sender().send(due)
 
     async def _snapshot_recommender(self) -> None:
         if self.recommender is None:
@@ -447,17 +455,14 @@ class StreamGuardApp:
             if route.on_clean is not None and outcome.record is not None:
                 route.on_clean(outcome.record, record.partition)
             outcomes.append(outcome)
-        writes = list(self.changelog.drain())
-        acks = []
-        producer = self.app.producer
         clean_name, quarantine_name = route.clean_name, self.quarantine_name
-        for outcome in outcomes:
-            target = clean_name if outcome.is_clean else quarantine_name
-            # The producer directly: Faust's Topic.send costs ~1 ms a record (measured).
-            acks.append(await producer.send(target, outcome.key, outcome.value, None, None, None))
-        for topic, partition, key, value in writes:
-            acks.append(await producer.send(topic, key, value, partition, None, None))
-        await asyncio.gather(*acks)
+        outputs: list[Output] = [
+            (clean_name if o.is_clean else quarantine_name, None, o.key, o.value) for o in outcomes
+        ]
+        outputs += self.changelog.drain()
+        # The producer directly (Faust's Topic.send costs ~1 ms a record, measured), one
+        # record batch per partition (a future per record was ~20% of the loop).
+        await asyncio.gather(*await self._sender().send(outputs))
         if self.recommender is not None:
             self._learn(route.stream, records, outcomes)
         now = time.time()
