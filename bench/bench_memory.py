@@ -1,5 +1,5 @@
-"""Benchmark *memory*: resident memory of one worker (its process plus the embedding
-model's child process) as events stream through.
+"""Benchmark *memory*: resident memory of one worker (its process plus its child processes:
+the embedding model's and the recommender's) as events stream through.
 
 Run: ``.venv/bin/python bench/bench_memory.py [--events 1000000] [--interval 1.0]``.
 

@@ -239,7 +239,7 @@ def records_in(worker: WorkerProcess) -> int:
 
 
 def descendants(pid: int) -> list[int]:
-    """Process ``pid`` and every process below it (the worker's embedding child)."""
+    """Process ``pid`` and every process below it (the worker's model and recommender children)."""
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -262,7 +262,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def rss_bytes(pid: int) -> int:
-    """Resident set size of process ``pid`` plus its children's (the model's process)."""
+    """Resident set size of process ``pid`` plus its children's (model, recommender)."""
     total = 0
     for member in descendants(pid):
         with contextlib.suppress(OSError):

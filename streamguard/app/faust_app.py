@@ -39,14 +39,10 @@ from streamguard.drift.wiring import EngineGroup
 from streamguard.metrics import Health, WorkerMetrics
 from streamguard.pipeline import PipelineObserver, RecordPipeline, StreamName
 from streamguard.quality import QualityMetrics, build_scorers
-from streamguard.recommender import (
-    CooccurrenceRecommender,
-    RecommenderConfig,
-    RecommenderMetrics,
-    RecommenderService,
-    RefreshPolicy,
-    read_snapshot,
-    write_atomic,
+from streamguard.recommender.process import (
+    RecommenderProcess,
+    RecommenderProcessError,
+    RecommenderSpec,
 )
 from streamguard.records import Outcome, SourcePosition
 from streamguard.side_reader import SourceRecord, read_range
@@ -260,7 +256,7 @@ class StreamGuardApp:
             )
             for stream in ("behavior", "product")
         }
-        self.recommender: RecommenderService | None = None
+        self.recommender: RecommenderProcess | None = None
         if s.recommender_enabled:
             self._add_recommender()
         self.ledger = OffsetLedger()
@@ -305,18 +301,17 @@ class StreamGuardApp:
         self.app.agent(source, name=f"streamguard.check_{stream}")(agent)
 
     def _add_recommender(self) -> None:
-        """The recommender: it learns from the clean records of each batch (see
-        :meth:`_learn`) and timers publish changed lists and snapshot the model."""
+        """The recommender, in a child process (see :mod:`streamguard.recommender.process`):
+        it learns from the clean records of each batch (see :meth:`_learn`) and timers
+        publish changed lists and snapshot the model."""
         s = self.settings
-        model = read_snapshot(self.recommender_snapshot_path) or CooccurrenceRecommender(
-            RecommenderConfig()
-        )
-        log.info("recommender model %s (%d events learned)", model.version, model.events_learned)
-        self.recommender = RecommenderService(
-            model,
-            RefreshPolicy(min_interval_s=s.recommender_min_interval_s),
-            k=s.recommender_k,
-            metrics=RecommenderMetrics(self.metrics.registry),
+        self.recommender = RecommenderProcess(
+            RecommenderSpec(
+                snapshot_path=self.recommender_snapshot_path,
+                min_interval_s=s.recommender_min_interval_s,
+                k=s.recommender_k,
+            ),
+            registry=self.metrics.registry,
         )
         self.app.topic(s.topic_recommendations, partitions=s.partitions)  # declared for Faust
         self.app.timer(1.0)(self._publish_recommendations)
@@ -330,31 +325,33 @@ class StreamGuardApp:
     def _learn(
         self, stream: StreamName, records: list[SourceRecord], outcomes: list[Outcome]
     ) -> None:
-        """Teach the recommender a batch whose outputs are acknowledged.
+        """Hand the recommender a batch whose outputs are acknowledged.
 
         In process rather than by consuming the clean topics back: that was a second
         Faust stream over every clean record (~16% of the worker's throughput, measured).
         The inputs are keyed by user_id (the topic contract), so each user's events reach
         one worker, as they would through the clean topic.
         """
-        service = self.recommender
-        assert service is not None
-        threshold = self.settings.anomaly_threshold
-        for record, outcome in zip(records, outcomes, strict=True):
-            clean = outcome.record
-            if stream == "product":
-                if clean is not None:
-                    service.update_product(clean)
+        recommender = self.recommender
+        assert recommender is not None
+        if stream == "product":
+            for record, outcome in zip(records, outcomes, strict=True):
+                if outcome.record is not None:
+                    recommender.update_product(outcome.record)
                 else:  # its latest record was quarantined: do not recommend it
                     self._hide_quarantined_product(record.value)
-                continue
+            return
+        threshold = self.settings.anomaly_threshold
+        learnable = []
+        for outcome in outcomes:
+            clean = outcome.record
             if clean is None:
                 continue
             # Quality gate: an anomalous event teaches the model nothing it should keep.
             score = (clean.get("_dq") or {}).get("anomaly_score")
-            if score is not None and score >= threshold:
-                continue
-            service.learn(clean)
+            if score is None or score < threshold:
+                learnable.append(clean)
+        recommender.learn(learnable)
 
     def _sender(self) -> PartitionBatchSender:
         producer: Any = self.app.producer  # Faust's aiokafka driver: the client inside
@@ -363,36 +360,35 @@ class StreamGuardApp:
     async def _publish_recommendations(self) -> None:
         if self.recommender is None:
             return
+        try:
+            due = await asyncio.wrap_future(self.recommender.due_records())
+        except RecommenderProcessError as exc:
+            log.warning("no recommendations this round: %s", exc)
+            return
         topic = self.settings.topic_recommendations
-        due = [
-            (topic, None, str(item["user_id"]).encode(), orjson.dumps(item))
-            for item in self.recommender.due_records()
-        ]
         if due:
             # Like the outputs; not awaited: a lost refresh is redone by the next one.
-            await self._sender().send(due)
+            await self._sender().send([(topic, None, key, value) for key, value in due])
 
     async def _snapshot_recommender(self) -> None:
         if self.recommender is None:
             return
-        # Serialize on the loop (the agent mutates the model between awaits), write off it.
-        data = self.recommender.snapshot()
-        size = await asyncio.get_running_loop().run_in_executor(
-            None, write_atomic, data, self.recommender_snapshot_path
-        )
-        self._snapshot_written(size)
+        try:  # the child serializes and writes: the loop only waits
+            await asyncio.wrap_future(self.recommender.snapshot(self.recommender_snapshot_path))
+        except RecommenderProcessError as exc:
+            log.error("recommender snapshot not written: %s", exc)
 
-    def save_recommender(self) -> None:
-        """Write the recommender's snapshot now (at shutdown, with the loop stopped)."""
-        if self.recommender is not None:
-            self._snapshot_written(
-                write_atomic(self.recommender.snapshot(), self.recommender_snapshot_path)
-            )
-
-    def _snapshot_written(self, size: int) -> None:
-        assert self.recommender is not None and self.recommender.metrics is not None
-        self.recommender.metrics.snapshot_bytes.set(size)
-        self.recommender.observe_size()
+    def save_recommender(self, timeout_s: float = 120.0) -> None:
+        """Write the recommender's snapshot now and end its process (at shutdown, with
+        the loop stopped)."""
+        if self.recommender is None:
+            return
+        try:
+            self.recommender.snapshot(self.recommender_snapshot_path).result(timeout_s)
+        except (RecommenderProcessError, TimeoutError) as exc:
+            log.error("recommender snapshot not written at shutdown: %s", exc)
+        finally:
+            self.recommender.close()
 
     def _pipeline_for(self, stream: StreamName, topic: str, partition: int) -> RecordPipeline:
         pipeline = self._pipelines.get((topic, partition))

@@ -504,6 +504,21 @@ RECOMMENDER = Dashboard(
             unit="suffix: entries",
         ),
         Panel(
+            "Recommender process failures and lost events",
+            "Is the recommender process healthy (restarts, events it never learned)?",
+            "timeseries",
+            (
+                Q(
+                    f"sum(increase(streamguard_recommender_process_failures_total{RATE}))",
+                    "failures",
+                ),
+                Q(
+                    f"sum(rate(streamguard_recommender_lost_events_total{RATE}))",
+                    "events lost /s",
+                ),
+            ),
+        ),
+        Panel(
             "Snapshot size",
             "How big is the last model snapshot (restart cost, storage)?",
             "stat",

@@ -31,22 +31,18 @@ True
 from __future__ import annotations
 
 import logging
-import os
 import pickle
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from streamguard.child_process import ignore_interrupts, start_child, stop_child
 from streamguard.drift.embedder import Embedder
 
 __all__ = ["EmbedderProcessError", "ProcessEmbedder"]
@@ -57,14 +53,6 @@ Vectors = npt.NDArray[np.float32]
 EmbedderFactory = Callable[[], Embedder]
 
 
-#: The directory that holds the ``streamguard`` package, for the child's import path.
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-_CHILD_MAIN = (
-    "import sys; from streamguard.drift.process_embedder import serve_child; "
-    "serve_child(int(sys.argv[1]))"
-)
-
-
 class EmbedderProcessError(RuntimeError):
     """The embedding process could not start, died, hung or failed a batch."""
 
@@ -72,8 +60,7 @@ class EmbedderProcessError(RuntimeError):
 def serve_child(fd: int) -> None:
     """The child's main: read the pickled factory from socket ``fd``, build the embedder,
     then answer ``texts -> ("ok", vectors)`` until the parent sends ``None`` or goes."""
-    # Ctrl-C reaches the whole process group: the parent decides when the child ends.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_interrupts()
     conn = Connection(fd)
     try:
         factory: EmbedderFactory = conn.recv()
@@ -218,21 +205,8 @@ class ProcessEmbedder:
         wait = self._retry_at - time.monotonic()
         if wait > 0:
             raise EmbedderProcessError(f"the embedding process restarts in {wait:.0f} s")
-        ours, theirs = socket.socketpair()
-        env = dict(os.environ)
-        # The child imports streamguard from where this process did (a checkout works).
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, env.get("PYTHONPATH"))))
         started = time.monotonic()
-        with ours, theirs:
-            process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
-                [sys.executable, "-c", _CHILD_MAIN, str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                env=env,
-                stdin=subprocess.DEVNULL,
-            )
-            parent = Connection(os.dup(ours.fileno()))
-        # Both socket objects are closed now: the child holds the only copy of its end,
-        # so EOF arrives here once it exits.
+        process, parent = start_child(__name__, "serve_child")
         self.starts += 1
         self._process, self._conn = process, parent
         answer = self._ask(
@@ -280,15 +254,4 @@ class ProcessEmbedder:
         """Stop and reap the child (terminate, then kill); its exit code."""
         process, conn = self._process, self._conn
         self._process = self._conn = None
-        if conn is not None:
-            conn.close()
-        if process is None:
-            return None
-        for stop in (None, process.terminate, process.kill):
-            if stop is not None:
-                stop()
-            try:
-                return process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                continue
-        return process.wait()
+        return stop_child(process, conn, timeout)

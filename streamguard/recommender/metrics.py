@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["MODEL_STRUCTURES", "RecommenderMetrics"]
+__all__ = ["MODEL_STRUCTURES", "RecommenderMetrics", "RecommenderProcessMetrics"]
 
 #: The ``structure`` label's values (bounded): what :meth:`CooccurrenceRecommender.size`
 #: reports.
@@ -97,3 +97,23 @@ class RecommenderMetrics:
         """Set the pending gauges from the refresh policy."""
         self.pending_users.set(pending)
         self.oldest_pending.set(0.0 if oldest_since is None else max(now - oldest_since, 0.0))
+
+
+class RecommenderProcessMetrics:
+    """The worker's view of its recommender process (the model's own families come
+    from the process: :class:`RecommenderMetrics`)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.failures = Counter(
+            "streamguard_recommender_process_failures_total",
+            "Times the recommender process died, hung or did not start (it restarts from "
+            "its last snapshot).",
+            registry=self.registry,
+        )
+        self.lost_events = Counter(
+            "streamguard_recommender_lost_events_total",
+            "Clean records (behaviour events, catalogue changes) handed to the recommender "
+            "process but not applied (no process running, or the hand-over queue full).",
+            registry=self.registry,
+        )

@@ -21,7 +21,7 @@ from streamguard.dashboards.render import DATASOURCE_UID, DATASOURCE_VARIABLE, r
 from streamguard.drift.metrics import DriftMetrics
 from streamguard.metrics import WorkerMetrics
 from streamguard.quality.metrics import QualityMetrics
-from streamguard.recommender.metrics import RecommenderMetrics
+from streamguard.recommender.metrics import RecommenderMetrics, RecommenderProcessMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "grafana"
@@ -130,6 +130,7 @@ def declared_metrics() -> dict[str, frozenset[str]]:
         DriftMetrics(registry),
         AlertMetrics(registry),
         RecommenderMetrics(registry),
+        RecommenderProcessMetrics(registry),
     ]
     declared = {}
     for holder in holders:

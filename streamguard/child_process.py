@@ -1,0 +1,91 @@
+"""Start and stop a helper interpreter that talks to this one over a socket pair.
+
+The worker moves CPU-bound Python (the embedding model, the recommender) into helper
+processes so that it takes a core of its own instead of turns with the event loop under
+the GIL. A helper is a fresh interpreter (``python -c``): never a ``fork`` of a process
+that runs threads, and not ``multiprocessing``'s spawn, which re-runs the caller's main
+module. It imports ``streamguard`` from where this process did, so a checkout works.
+
+Examples
+--------
+>>> process, conn = start_child("streamguard.child_process", "echo_child")
+>>> conn.send("ping")
+>>> conn.recv()
+'ping'
+>>> stop_child(process, conn)
+0
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+__all__ = ["echo_child", "ignore_interrupts", "start_child", "stop_child"]
+
+#: The directory that holds the ``streamguard`` package, for the child's import path.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+_CHILD_MAIN = (
+    "import sys, importlib; "
+    "getattr(importlib.import_module(sys.argv[1]), sys.argv[2])(int(sys.argv[3]))"
+)
+
+
+def start_child(module: str, function: str) -> tuple[subprocess.Popen[bytes], Connection]:
+    """Run ``module.function(fd)`` in a new interpreter; the process and our end.
+
+    ``fd`` is the child's end of the socket pair (wrap it in
+    :class:`multiprocessing.connection.Connection`). This process keeps no copy of it,
+    so reading our end raises ``EOFError`` once the child exits.
+    """
+    ours, theirs = socket.socketpair()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, env.get("PYTHONPATH"))))
+    with ours, theirs:
+        process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
+            [sys.executable, "-c", _CHILD_MAIN, module, function, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        return process, Connection(os.dup(ours.fileno()))
+
+
+def stop_child(
+    process: subprocess.Popen[bytes] | None, conn: Connection | None, timeout: float = 2.0
+) -> int | None:
+    """Close our end, then wait for the child (terminate, then kill); its exit code."""
+    if conn is not None:
+        conn.close()
+    if process is None:
+        return None
+    for stop in (None, process.terminate, process.kill):
+        if stop is not None:
+            stop()
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            continue
+    return process.wait()
+
+
+def ignore_interrupts() -> None:
+    """For a child's main: Ctrl-C reaches the whole process group, and the parent
+    decides when the child ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def echo_child(fd: int) -> None:
+    """A child that answers every message with itself until EOF (for tests and docs)."""
+    ignore_interrupts()
+    conn = Connection(fd)
+    while True:
+        try:
+            conn.send(conn.recv())
+        except (EOFError, OSError):
+            return
