@@ -110,6 +110,12 @@ class WorkerMetrics:
             ["topic"],
             registry=r,
         )
+        self.intake_refetched = PromCounter(
+            "streamguard_intake_records_refetched_total",
+            "Fetched source records set aside unhandled because a rebalance began or ended "
+            "first; they are read again from the committed offsets.",
+            registry=r,
+        )
         self.ready = Gauge(
             "streamguard_worker_ready", "1 when the worker is ready to process.", registry=r
         )

@@ -266,7 +266,11 @@ class StreamGuardApp:
         self.intake: BatchIntake | None = None
         if s.batch_intake:
             self.intake = BatchIntake(
-                app, tuple(self._routes), self._handle_topic_batch, max_batch=s.take_max_records
+                app,
+                tuple(self._routes),
+                self._handle_topic_batch,
+                max_batch=s.take_max_records,
+                on_set_aside=self.metrics.intake_refetched.inc,
             )
             self.intake.install()
         app.on_partitions_revoked.connect(cast(Any, self._on_revoked))

@@ -114,6 +114,7 @@ class BatchIntake:
         handle: BatchHandler,
         *,
         max_batch: int,
+        on_set_aside: Callable[[int], object] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -127,8 +128,11 @@ class BatchIntake:
         self._holding: set[tuple[str, int]] = set()
         #: Source records handed to ``handle`` so far.
         self.records_delivered = 0
-        #: Fetched records dropped because a rebalance began or ended meanwhile.
+        #: Fetched records dropped because a rebalance began or ended meanwhile (they
+        #: are read again from the committed offsets); each drop is also reported to
+        #: ``on_set_aside`` (a metric's ``inc``).
         self.records_dropped = 0
+        self._on_set_aside = on_set_aside
 
     def install(self) -> None:
         """Replace the app's consumer drain loop with :meth:`drain`."""
@@ -171,7 +175,7 @@ class BatchIntake:
             if not consumer.flow_active:
                 # Faust's own getmany does this: a rebalance began after the fetch; go
                 # back to the committed offsets (the next fetch waits for the flow).
-                self.records_dropped += sum(len(batch) for batch in records.values())
+                self._set_aside(sum(len(batch) for batch in records.values()))
                 await consumer.perform_seek()
                 continue
             await self._deliver(consumer, records, active, app.consumer_generation_id)
@@ -219,7 +223,7 @@ class BatchIntake:
                 if not consumer.flow_active or self.app.consumer_generation_id != generation:
                     # A rebalance began (or ended) meanwhile: start no new work. What is
                     # dropped is no longer held here, so the ledger may see it missing.
-                    self.records_dropped += sum(map(len, runs)) - handled
+                    self._set_aside(sum(map(len, runs)) - handled)
                     self._holding.difference_update(
                         (run[0].topic, run[0].partition) for run in runs
                     )
@@ -232,6 +236,11 @@ class BatchIntake:
                     self._idle.set()
                 self.records_delivered += len(chunk)
                 self._holding.difference_update(done)
+
+    def _set_aside(self, count: int) -> None:
+        self.records_dropped += count
+        if self._on_set_aside is not None and count:
+            self._on_set_aside(count)
 
     @staticmethod
     async def _deliver_to_faust(

@@ -725,6 +725,21 @@ WORKER = Dashboard(
             width=6,
             thresholds=(1, 100),
         ),
+        Panel(
+            "Fetched records set aside at rebalances",
+            "How much fetched work did rebalances throw away (read again, not lost)?",
+            "stat",
+            (
+                Q(
+                    "sum(increase(streamguard_intake_records_refetched_total[$__range])) "
+                    "or on() vector(0)",
+                    "set aside",
+                    instant=True,
+                ),
+            ),
+            width=6,
+            thresholds=(1_000, 100_000),
+        ),
     ),
 )
 

@@ -83,6 +83,7 @@ def run_intake(
     max_batch: int = 100,
     on_batch: Any = None,
     created: Any = None,
+    on_set_aside: Any = None,
 ) -> tuple[BatchIntake, list[tuple[str, list[SourceRecord]]]]:
     app = SimpleNamespace(
         consumer=consumer,
@@ -97,7 +98,7 @@ def run_intake(
             on_batch(app, consumer)
 
     async def main() -> BatchIntake:
-        intake = BatchIntake(app, ["src"], handle, max_batch=max_batch)
+        intake = BatchIntake(app, ["src"], handle, max_batch=max_batch, on_set_aside=on_set_aside)
         if created is not None:
             created(intake)
         intake.install()
@@ -155,10 +156,11 @@ def test_records_below_the_read_offset_are_not_delivered_again() -> None:
 def test_a_fetch_that_lands_after_the_flow_stopped_is_dropped_and_seeks_back() -> None:
     consumer = ScriptedConsumer([fetch("src", 0, range(5))])
     consumer.flow_active = False
-    intake, batches = run_intake(consumer)
+    reported: list[int] = []
+    intake, batches = run_intake(consumer, on_set_aside=reported.append)
     assert batches == []
     assert consumer.seeks == 1
-    assert intake.records_dropped == 5
+    assert intake.records_dropped == 5 and reported == [5]
 
 
 def test_a_rebalance_during_a_batch_stops_the_rest_of_the_fetch() -> None:
@@ -166,14 +168,17 @@ def test_a_rebalance_during_a_batch_stops_the_rest_of_the_fetch() -> None:
         app.consumer_generation_id += 1
 
     consumer = ScriptedConsumer([fetch("src", 0, range(10)), fetch("src", 0, range(10, 12))])
-    intake, batches = run_intake(consumer, max_batch=4, on_batch=new_generation)
+    reported: list[int] = []
+    intake, batches = run_intake(
+        consumer, max_batch=4, on_batch=new_generation, on_set_aside=reported.append
+    )
     # The first chunk ran; the other 6 of that fetch were dropped; the next fetch (under
     # the new generation) is delivered.
     assert [[r.offset for r in records] for _, records in batches] == [
         [0, 1, 2, 3],
         [10, 11],
     ]
-    assert intake.records_dropped == 6
+    assert intake.records_dropped == 6 and reported == [6]
     assert not intake.holds("src", 0)  # dropped: no longer on its way
 
 
