@@ -33,9 +33,16 @@ partition's next owner starts from the last periodic commit; on a broker that lo
 log, an offset from the old log would be committed into the new one); so each delivered
 partition is entered into that map with no offsets, and Faust's bookkeeping holds.
 
-The handler runs inside the fetcher task, so the next fetch waits for the batch (the
-consumer thread prefetches meanwhile) and a rebalance can wait for the batch in flight
-(:meth:`BatchIntake.wait_idle`).
+The handler has two phases: ``await handle(topic, records)`` processes the records and
+sends their outputs, and returns an awaitable that waits for the outputs'
+acknowledgements and accounts for the batch (offsets, metrics). Within one fetch the
+intake starts the next batch before it finishes the previous one, so processing
+overlaps the broker's round trip (the event loop sat idle ~20% of a backlog's drain
+waiting for acks); batches still finish in order, at most one is in flight, and a
+fetch is finished before the next one is taken, so a live stream's latency does not
+wait on a later fetch. The handler runs inside the fetcher task, so the next fetch
+waits for the batch (the consumer thread prefetches meanwhile) and a rebalance can
+wait for the batch in flight (:meth:`BatchIntake.wait_idle`).
 """
 
 from __future__ import annotations
@@ -54,8 +61,9 @@ __all__ = ["BatchHandler", "BatchIntake", "interleave"]
 
 log = logging.getLogger(__name__)
 
-#: ``handle(topic, records)``: process a batch of one source topic's records.
-BatchHandler = Callable[[str, list[SourceRecord]], Awaitable[None]]
+#: ``await handle(topic, records)``: process a batch of one source topic's records and
+#: send its outputs; the awaitable it returns completes once they are acknowledged.
+BatchHandler = Callable[[str, list[SourceRecord]], Awaitable[Awaitable[None]]]
 
 
 def interleave(
@@ -219,23 +227,41 @@ class BatchIntake:
             )
         for topic, runs in by_topic.items():
             handled = 0
-            for chunk, done in interleave(runs, self.max_batch):
-                if not consumer.flow_active or self.app.consumer_generation_id != generation:
-                    # A rebalance began (or ended) meanwhile: start no new work. What is
-                    # dropped is no longer held here, so the ledger may see it missing.
-                    self._set_aside(sum(map(len, runs)) - handled)
-                    self._holding.difference_update(
-                        (run[0].topic, run[0].partition) for run in runs
-                    )
-                    break
-                handled += len(chunk)
-                self._idle.clear()
+            # The batch whose outputs are on their way: (its finish, its size, the
+            # partitions it completes).
+            in_flight: tuple[Awaitable[None], int, list[tuple[str, int]]] | None = None
+            try:
+                for chunk, done in interleave(runs, self.max_batch):
+                    if not consumer.flow_active or self.app.consumer_generation_id != generation:
+                        # A rebalance began (or ended) meanwhile: start no new work. What
+                        # is dropped is no longer held here, so the ledger may see it
+                        # missing (once the batch in flight is finished: below).
+                        self._set_aside(sum(map(len, runs)) - handled)
+                        break
+                    handled += len(chunk)
+                    self._idle.clear()
+                    finish = await self.handle(topic, chunk)
+                    if in_flight is not None:
+                        previous, in_flight = in_flight, None
+                        await self._finish(*previous)
+                    in_flight = (finish, len(chunk), done)
+            finally:
                 try:
-                    await self.handle(topic, chunk)
+                    if in_flight is not None:
+                        await self._finish(*in_flight)
                 finally:
                     self._idle.set()
-                self.records_delivered += len(chunk)
-                self._holding.difference_update(done)
+                    if handled < sum(map(len, runs)):
+                        self._holding.difference_update(
+                            (run[0].topic, run[0].partition) for run in runs
+                        )
+
+    async def _finish(
+        self, finish: Awaitable[None], size: int, done: list[tuple[str, int]]
+    ) -> None:
+        await finish
+        self.records_delivered += size
+        self._holding.difference_update(done)
 
     def _set_aside(self, count: int) -> None:
         self.records_dropped += count

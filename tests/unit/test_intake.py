@@ -84,6 +84,7 @@ def run_intake(
     on_batch: Any = None,
     created: Any = None,
     on_set_aside: Any = None,
+    trace: list[tuple[str, int]] | None = None,
 ) -> tuple[BatchIntake, list[tuple[str, list[SourceRecord]]]]:
     app = SimpleNamespace(
         consumer=consumer,
@@ -92,10 +93,20 @@ def run_intake(
     )
     batches: list[tuple[str, list[SourceRecord]]] = []
 
-    async def handle(topic: str, records: list[SourceRecord]) -> None:
+    async def handle(topic: str, records: list[SourceRecord]) -> Any:
         batches.append((topic, records))
+        number = len(batches) - 1
+        if trace is not None:
+            trace.append(("start", number))
         if on_batch is not None:
             on_batch(app, consumer)
+
+        async def finish() -> None:
+            await asyncio.sleep(0)  # the acks: a real wait on the loop
+            if trace is not None:
+                trace.append(("finish", number))
+
+        return finish()
 
     async def main() -> BatchIntake:
         intake = BatchIntake(app, ["src"], handle, max_batch=max_batch, on_set_aside=on_set_aside)
@@ -122,9 +133,11 @@ def test_source_records_arrive_in_batches_that_take_turns_between_partitions() -
         [(0, 0), (1, 10), (0, 1), (1, 11)],
         [(0, 2), (0, 3), (0, 4)],
     ]
-    # While a batch is handled, the partitions with records still to come are held (the
-    # stall detector must not take them for skipped); none once all are handled.
-    assert held == [(True, True), (True, False)]
+    # While a batch is handled, the partitions with records still to come or not yet
+    # acknowledged are held (the stall detector must not take them for skipped): the
+    # first batch, which completes partition 1, is in flight while the second is
+    # processed. None once all are finished.
+    assert held == [(True, True), (True, True)]
     assert not intake.holds("src", 0) and not intake.holds("src", 1)
     first = batches[0][1][0]
     assert first.timestamp_s == pytest.approx(1_700_000_000.0)
@@ -180,6 +193,47 @@ def test_a_rebalance_during_a_batch_stops_the_rest_of_the_fetch() -> None:
     ]
     assert intake.records_dropped == 6 and reported == [6]
     assert not intake.holds("src", 0)  # dropped: no longer on its way
+
+
+def test_the_next_batch_starts_before_the_previous_finishes_but_not_across_fetches() -> None:
+    consumer = ScriptedConsumer([fetch("src", 0, range(10)), fetch("src", 0, range(10, 13))])
+    trace: list[tuple[str, int]] = []
+    busy: list[bool] = []
+    intake_of: list[BatchIntake] = []
+
+    def look(app: Any, consumer: ScriptedConsumer) -> None:
+        busy.append(intake_of[0].busy)
+
+    intake, batches = run_intake(
+        consumer, max_batch=4, trace=trace, on_batch=look, created=intake_of.append
+    )
+    assert [len(records) for _, records in batches] == [4, 4, 2, 3]
+    # Within the first fetch: one batch in flight while the next is processed, finished
+    # in order; the fetch is finished before the next fetch's batch starts.
+    assert trace == [
+        ("start", 0),
+        ("start", 1),
+        ("finish", 0),
+        ("start", 2),
+        ("finish", 1),
+        ("finish", 2),
+        ("start", 3),
+        ("finish", 3),
+    ]
+    assert busy == [True] * 4 and not intake.busy
+    assert intake.records_delivered == 13
+
+
+def test_a_rebalance_still_finishes_the_batch_in_flight() -> None:
+    def new_generation(app: Any, consumer: ScriptedConsumer) -> None:
+        app.consumer_generation_id += 1
+
+    trace: list[tuple[str, int]] = []
+    consumer = ScriptedConsumer([fetch("src", 0, range(10))])
+    intake, _ = run_intake(consumer, max_batch=4, on_batch=new_generation, trace=trace)
+    assert trace == [("start", 0), ("finish", 0)]
+    assert intake.records_delivered == 4 and intake.records_dropped == 6
+    assert not intake.holds("src", 0) and not intake.busy
 
 
 def test_wait_idle_returns_at_once_when_nothing_is_in_flight() -> None:
