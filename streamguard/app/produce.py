@@ -5,8 +5,9 @@ quarantine output, the dedupe table's changelog write, sometimes an eviction).
 ``AIOKafkaProducer.send`` costs a future, a size estimate and an accumulator lookup per
 record, and the batch's acknowledgement then gathers one future per record: ~20% of a
 busy worker's event loop (py-spy, 12-03). :class:`PartitionBatchSender` groups the
-outputs by partition (picked by the producer's own partitioner, so keys land where a
-plain ``send`` puts them), fills one :class:`aiokafka.producer.BatchBuilder` per
+outputs by partition (picked as the producer's own partitioner picks, so keys land
+where a plain ``send`` puts them; with aiokafka's default partitioner the key's murmur2
+hash, pure Python, is remembered per key), fills one :class:`aiokafka.producer.BatchBuilder` per
 partition and submits it with ``send_batch``: one future per partition and batch.
 
 Order is kept within a partition (records are appended in the order given, batches are
@@ -18,6 +19,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from typing import Any, Protocol
+
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 __all__ = ["Output", "PartitionBatchSender"]
 
@@ -37,21 +40,42 @@ class PartitionBatchSender:
     every output is acknowledged (with ``acks=-1``, by every in-sync replica).
     """
 
+    #: Keys whose murmur2 hash is remembered (user ids repeat): cleared when full.
+    HASH_CACHE_SIZE = 200_000
+
     def __init__(self, producer: Any) -> None:
-        self._producer = producer
+        self.producer = producer
+        # With aiokafka's default partitioner a key's partition is murmur2(key) modulo
+        # the partition count: the hash (pure Python, ~2 µs) is remembered per key.
+        self._hashes: dict[bytes, int] | None = (
+            {} if isinstance(producer._partitioner, DefaultPartitioner) else None  # noqa: SLF001
+        )
 
     async def send(self, outputs: Iterable[Output]) -> list[asyncio.Future[Any]]:
         """Queue ``outputs``; return the futures of the record batches that carry them."""
-        producer = self._producer
+        producer = self.producer
+        hashes = self._hashes
         by_partition: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
-        known: set[str] = set()
+        # topic -> its partitions, listed as the producer lists them for its partitioner.
+        known: dict[str, list[int]] = {}
         for topic, partition, key, value in outputs:
             if partition is None:
-                if topic not in known:
+                partitions = known.get(topic)
+                if partitions is None:
                     # Cached after the first time; needed before the partitioner runs.
                     await producer.client._wait_on_metadata(topic)  # noqa: SLF001
-                    known.add(topic)
-                partition = producer._partition(topic, None, key, value, key, value)  # noqa: SLF001
+                    partitions = known[topic] = list(
+                        producer._metadata.partitions_for_topic(topic)  # noqa: SLF001
+                    )
+                if hashes is None or key is None:
+                    partition = producer._partition(topic, None, key, value, key, value)  # noqa: SLF001
+                else:
+                    hashed = hashes.get(key)
+                    if hashed is None:
+                        if len(hashes) >= self.HASH_CACHE_SIZE:
+                            hashes.clear()
+                        hashed = hashes[key] = murmur2(key) & 0x7FFFFFFF
+                    partition = partitions[hashed % len(partitions)]
             group = by_partition.get((topic, partition))
             if group is None:
                 group = by_partition[topic, partition] = []
