@@ -20,6 +20,7 @@ from streamguard.alerts import AlertMetrics
 from streamguard.drift.metrics import DriftMetrics
 from streamguard.metrics import WorkerMetrics
 from streamguard.quality import QualityMetrics
+from streamguard.recommender.metrics import RecommenderMetrics, RecommenderProcessMetrics
 from tests.unit.alert_receiver import Receiver, wait_until
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -92,6 +93,8 @@ def _exported_names() -> set[str]:
     QualityMetrics(registry)
     AlertMetrics(registry)
     DriftMetrics(registry)
+    RecommenderMetrics(registry)
+    RecommenderProcessMetrics(registry)
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
     names = set()
     for family in registry.collect():
