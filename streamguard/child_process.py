@@ -23,10 +23,14 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["echo_child", "ignore_interrupts", "start_child", "stop_child"]
+__all__ = ["accept_parent", "echo_child", "messages", "start_child", "stop_child"]
+
+State = TypeVar("State")
 
 #: The directory that holds the ``streamguard`` package, for the child's import path.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
@@ -74,18 +78,46 @@ def stop_child(
     return process.wait()
 
 
-def ignore_interrupts() -> None:
-    """For a child's main: Ctrl-C reaches the whole process group, and the parent
-    decides when the child ends."""
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group: the parent decides when the child ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def accept_parent(
+    fd: int, setup: Callable[[Any], tuple[State, Any]]
+) -> tuple[Connection, State] | None:
+    """The child's half of the handshake, for its main.
+
+    Receives the parent's first message, builds ``(state, info) = setup(message)`` and
+    answers ``("ready", info)``; if ``setup`` raises anything, answers
+    ``("failed", why)`` and returns None (the child should end).
+    """
+    _ignore_interrupts()
+    conn = Connection(fd)
+    try:
+        state, info = setup(conn.recv())
+        conn.send(("ready", info))
+    except BaseException as exc:  # report why, whatever it is, then end
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return None
+    return conn, state
+
+
+def messages(conn: Connection) -> Iterator[Any]:
+    """The parent's messages, in order, until it sends ``None`` or goes away."""
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if message is None:
+            return
+        yield message
 
 
 def echo_child(fd: int) -> None:
     """A child that answers every message with itself until EOF (for tests and docs)."""
-    ignore_interrupts()
+    _ignore_interrupts()
     conn = Connection(fd)
-    while True:
-        try:
-            conn.send(conn.recv())
-        except (EOFError, OSError):
-            return
+    for message in messages(conn):
+        conn.send(message)

@@ -407,7 +407,8 @@ class StreamGuardApp:
             return
         topic = self.settings.topic_recommendations
         if due:
-            # Like the outputs; not awaited: a lost refresh is redone by the next one.
+            # Like the outputs, but the acks are not awaited: lists are best effort (the
+            # policy counts a list published once it is handed to the producer).
             await self._sender().send([(topic, None, key, value) for key, value in due])
 
     async def _snapshot_recommender(self) -> None:

@@ -226,7 +226,7 @@ class BatchIntake:
                 ]
             )
         for topic, runs in by_topic.items():
-            handled = 0
+            total, handled = sum(map(len, runs)), 0
             # The batch whose outputs are on their way: (its finish, its size, the
             # partitions it completes).
             in_flight: tuple[Awaitable[None], int, list[tuple[str, int]]] | None = None
@@ -236,7 +236,7 @@ class BatchIntake:
                         # A rebalance began (or ended) meanwhile: start no new work. What
                         # is dropped is no longer held here, so the ledger may see it
                         # missing (once the batch in flight is finished: below).
-                        self._set_aside(sum(map(len, runs)) - handled)
+                        self._set_aside(total - handled)
                         break
                     handled += len(chunk)
                     self._idle.clear()
@@ -251,7 +251,7 @@ class BatchIntake:
                         await self._finish(*in_flight)
                 finally:
                     self._idle.set()
-                    if handled < sum(map(len, runs)):
+                    if handled < total:
                         self._holding.difference_update(
                             (run[0].topic, run[0].partition) for run in runs
                         )

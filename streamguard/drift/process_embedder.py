@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamguard.child_process import ignore_interrupts, start_child, stop_child
+from streamguard.child_process import accept_parent, messages, start_child, stop_child
 from streamguard.drift.embedder import Embedder
 
 __all__ = ["EmbedderProcessError", "ProcessEmbedder"]
@@ -57,25 +57,19 @@ class EmbedderProcessError(RuntimeError):
     """The embedding process could not start, died, hung or failed a batch."""
 
 
+def _build_embedder(factory: EmbedderFactory) -> tuple[Embedder, tuple[int, str]]:
+    embedder = factory()
+    return embedder, (embedder.dim, str(getattr(embedder, "device", "cpu")))
+
+
 def serve_child(fd: int) -> None:
     """The child's main: read the pickled factory from socket ``fd``, build the embedder,
     then answer ``texts -> ("ok", vectors)`` until the parent sends ``None`` or goes."""
-    ignore_interrupts()
-    conn = Connection(fd)
-    try:
-        factory: EmbedderFactory = conn.recv()
-        embedder = factory()
-        conn.send(("ready", embedder.dim, str(getattr(embedder, "device", "cpu"))))
-    except BaseException as exc:  # report why, whatever it is, then end
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+    session = accept_parent(fd, _build_embedder)
+    if session is None:
         return
-    while True:
-        try:
-            texts = conn.recv()
-        except (EOFError, OSError):
-            return  # the parent is gone
-        if texts is None:
-            return
+    conn, embedder = session
+    for texts in messages(conn):
         try:
             vectors = np.ascontiguousarray(embedder.embed(texts), dtype=np.float32)
         except Exception as exc:  # one bad batch: say so, keep serving
@@ -216,7 +210,7 @@ class ProcessEmbedder:
             self._end_child()
             self._schedule_retry()
             raise EmbedderProcessError(f"the embedding model could not be built: {answer[1]}")
-        _, self._dim, self._device = answer
+        self._dim, self._device = answer[1]
         self._backoff = self.restart_backoff_s
         log.info(
             "embedding process %d ready in %.1f s (%s, dim %d)",

@@ -52,7 +52,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
-from streamguard.child_process import ignore_interrupts, start_child, stop_child
+from streamguard.child_process import accept_parent, messages, start_child, stop_child
 from streamguard.recommender.config import RecommenderConfig
 from streamguard.recommender.metrics import RecommenderMetrics, RecommenderProcessMetrics
 from streamguard.recommender.model import CooccurrenceRecommender
@@ -115,27 +115,19 @@ def _answer(service: RecommenderService, kind: str, argument: Any) -> Any:
     raise ValueError(f"unknown request {kind!r}")
 
 
+def _build_service(spec: RecommenderSpec) -> tuple[RecommenderService, tuple[str, int]]:
+    service = spec.build()
+    return service, (service.model.version, service.model.events_learned)
+
+
 def serve_child(fd: int) -> None:
     """The child's main: build the service from the spec the parent sends, then handle
     ``(kind, argument, wants_answer)`` messages in order until ``None`` or EOF."""
-    ignore_interrupts()
-    conn = Connection(fd)
-    try:
-        spec: RecommenderSpec = conn.recv()
-        service = spec.build()
-        model = service.model
-        conn.send(("ready", (model.version, model.events_learned)))
-    except BaseException as exc:  # report why, whatever it is, then end
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+    session = accept_parent(fd, _build_service)
+    if session is None:
         return
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return  # the parent is gone
-        if message is None:
-            return
-        kind, argument, wants_answer = message
+    conn, service = session
+    for kind, argument, wants_answer in messages(conn):
         try:
             if kind == "learn":
                 for row in argument:
