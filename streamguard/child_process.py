@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
-from streamguard.heap import freeze_startup_objects
+from streamguard.heap import tune_garbage_collector
 
 __all__ = ["accept_parent", "echo_child", "messages", "start_child", "stop_child"]
 
@@ -102,7 +102,7 @@ def accept_parent(
     except BaseException as exc:  # report why, whatever it is, then end
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return None
-    freeze_startup_objects()  # the model / service lives as long as the child
+    tune_garbage_collector()  # the model / service lives as long as the child
     return conn, state
 
 
