@@ -33,7 +33,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,6 @@ from streamguard.drift.anomaly import (
     NumericAnomaly,
     RunningStats,
     TextSurprise,
-    z_to_score,
 )
 from streamguard.drift.batcher import Item, MicroBatcher, embed_items
 from streamguard.drift.cache import EmbeddingCache
@@ -73,37 +72,56 @@ _DECLARED = {
     "behavior": tuple(BehaviorEvent.model_fields),
     "product": tuple(ProductEvent.model_fields),
 }
+#: Spreads below the usual cosine before a text starts to score as an anomaly.
+_CENTROID_Z_FLOOR = 4.0
 _GROUPS = {"behavior": ("event_type", BEHAVIOR_EVENT_TYPES), "product": ("op", PRODUCT_OPS)}
 
 
 class _Centroid:
-    """Running mean direction of a field's embeddings and the usual cosine to it."""
+    """Running mean direction of a field's embeddings and the usual cosine to it.
 
-    __slots__ = ("direction", "mean", "stats", "usual", "spread")
+    Each text is scored when its vector arrives (in the embedding thread, a whole batch
+    in one matrix product) and the score kept in :attr:`scores`, so the pipeline reads a
+    text's score with a dict lookup instead of a dot product per record: a text's score is
+    the one of its latest embedding, against the centroid of that moment.
+    """
 
-    def __init__(self, dim: int) -> None:
+    __slots__ = ("direction", "max_texts", "mean", "scores", "stats", "usual", "spread")
+
+    def __init__(self, dim: int, max_texts: int = 100_000) -> None:
         self.mean = np.zeros(dim, np.float32)
         self.direction = self.mean
         self.stats = RunningStats(horizon=5000)
         self.usual = 0.0
         self.spread = 1.0
+        self.max_texts = max_texts
+        #: text -> anomaly score (0 for a usual text, towards 1 for one far from the rest).
+        self.scores: dict[str, float] = {}
 
-    def update(self, vectors: Vectors) -> None:
+    def update(self, texts: Sequence[str], vectors: Vectors) -> None:
+        """Move the centroid towards ``vectors`` and (re)score their ``texts``."""
         weight = min(1.0, len(vectors) / max(self.stats.n, 1))
         self.mean = (1.0 - weight) * self.mean + weight * vectors.mean(axis=0)
         direction = self.mean / max(float(np.linalg.norm(self.mean)), 1e-9)
-        for cosine in (vectors @ direction).tolist():
+        cosines = (vectors @ direction).astype(np.float64)
+        for cosine in cosines.tolist():
             self.stats.update(cosine)
         # Swapped in as whole values: the pipeline thread reads them without a lock.
         self.usual, self.spread = self.stats.mean, max(self.stats.std, 0.05)
         self.direction = direction
-
-    def score(self, vector: Vectors) -> float:
-        """0 for a usual text, towards 1 for one far from everything the field carried."""
         if self.stats.n < 100:
-            return 0.0
-        z = (self.usual - float(vector.dot(self.direction))) / self.spread
-        return z_to_score(z, 4.0, 3.0)
+            return  # too few texts to say what is usual: nothing scores yet
+        scores = self.scores
+        if len(scores) + len(texts) > self.max_texts:
+            # Start afresh rather than track recency: texts still in use come back soon.
+            scores = self.scores = {}
+        scores.update(zip(texts, self.score_cosines(cosines).tolist(), strict=True))
+
+    def score_cosines(self, cosines: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """``z_to_score`` (:mod:`streamguard.drift.anomaly`) of each cosine's distance below
+        the usual cosine, in spreads: the score of each text whose cosine it is."""
+        z = (self.usual - cosines) / self.spread
+        return np.where(z <= _CENTROID_Z_FLOOR, 0.0, -np.expm1(-(z - _CENTROID_Z_FLOOR) / 3.0))
 
 
 def dispatch_batch(items: list[Item], vectors: Vectors) -> None:
@@ -261,17 +279,16 @@ class DriftEngine:
             product_score = self.prices.score_and_learn(key, price)
             if product_score > score:
                 score, culprit = product_score, "price"
-        peek, queue = self.cache.peek, self.embedder is not None
+        queue = self.embedder is not None
         for field, surprise in self._text_plan:
             text = record.get(field)
             if not isinstance(text, str) or not text:
                 continue
             text_score = surprise.score_and_learn(text) if surprise is not None else 0.0
-            vector = peek(text)
-            if vector is not None:
-                centroid = self._centroids.get(field)
-                if centroid is not None:
-                    text_score = max(text_score, centroid.score(vector))
+            centroid = self._centroids.get(field)
+            if centroid is not None:
+                # Scored when the text was last embedded (see _Centroid).
+                text_score = max(text_score, centroid.scores.get(text, 0.0))
             if text_score > score:
                 score, culprit = text_score, field
             if queue:
@@ -320,7 +337,7 @@ class DriftEngine:
             centroid = self._centroids.get(field)
             if centroid is None:
                 centroid = self._centroids[field] = _Centroid(vectors.shape[1])
-            centroid.update(vectors[rows])
+            centroid.update([items[row][0] for row in rows], vectors[rows])
 
     # --- findings and metrics ---------------------------------------------------------------
 

@@ -22,6 +22,8 @@ from streamguard.drift import (
     SemanticDriftDetector,
     build_engines,
 )
+from streamguard.drift.anomaly import z_to_score
+from streamguard.drift.engine import _Centroid
 from streamguard.pipeline import RecordPipeline
 from streamguard.records import SourcePosition
 from tests.unit import drift_scenarios as sc
@@ -240,3 +242,71 @@ def test_engine_without_embedder_still_scores_and_checks_schema() -> None:
         assert outcome.record is None or 0.0 <= outcome.record["_dq"]["anomaly_score"] <= 1.0
     assert engine.flush() and engine.drain_findings() == [] and engine.semantic == {}
     assert np.isfinite(engine.numeric.score_one("view:USD", {"price": 3.0}))
+
+
+def _search(i: int, query: str) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": f"e{i}",
+            "event_type": "search",
+            "user_id": f"u{i % 7}",
+            "query": query,
+            "ts": 1_800_000_000_000 + i,
+        }
+    )
+
+
+def test_a_query_far_from_the_usual_ones_scores_once_embedded() -> None:
+    engine = DriftEngine("behavior", embedder=HashingEmbedder(dim=256), synchronous=True)
+    pipeline = RecordPipeline("behavior", observers=[engine])
+    usual = ["red running shoes", "blue running shoes", "running shoes sale"]
+
+    def score(i: int, query: str) -> float:
+        outcome = pipeline.process(_search(i, query), pos(i))
+        assert outcome.record is not None, outcome.reasons
+        return float(outcome.record["_dq"]["anomaly_score"])
+
+    for i in range(600):
+        score(i, usual[i % 3])
+    engine.flush()
+    # Familiar letters (no character-level surprise) but words never seen: a direction
+    # far from the centroid, which only the embedding shows.
+    odd = "shoe rung"
+    first = score(600, odd)  # not embedded yet: the centroid has no score for it
+    engine.flush()
+    again = score(601, odd)
+    normal = score(602, usual[0])
+    assert first < 0.1 and again >= 0.9, (first, again)
+    assert normal < 0.1
+
+
+def test_centroid_scores_a_batch_as_z_to_score_scores_one_cosine() -> None:
+    rng = np.random.default_rng(3)
+    centroid = _Centroid(dim=16)
+    vectors = rng.normal(size=(200, 16)).astype(np.float32) + 2.0
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = [f"t{i}" for i in range(200)]
+    centroid.update(texts[:50], vectors[:50])
+    centroid.update(texts[50:], vectors[50:])
+    assert centroid.stats.n == 200
+    cosines = np.concatenate([np.linspace(-1.0, 1.0, 41), [centroid.usual]])
+    expected = [
+        z_to_score((centroid.usual - c) / centroid.spread, 4.0, 3.0) for c in cosines.tolist()
+    ]
+    assert centroid.score_cosines(cosines).tolist() == pytest.approx(expected, abs=1e-12)
+    assert max(expected) > 0.5  # the range covers scoring cosines, not only zeros
+    # The second batch was scored against the centroid it moved: same formula, per text.
+    latest = (vectors[50:] @ centroid.direction).astype(np.float64)
+    assert [centroid.scores[t] for t in texts[50:]] == pytest.approx(
+        centroid.score_cosines(latest).tolist(), abs=1e-9
+    )
+    assert "t0" not in centroid.scores  # the first 50 came during warm-up: unscored
+
+
+def test_centroid_score_table_stays_bounded() -> None:
+    centroid = _Centroid(dim=4, max_texts=150)
+    vectors = np.tile(np.array([[1.0, 0.0, 0.0, 0.0]], np.float32), (100, 1))
+    centroid.update([f"a{i}" for i in range(100)], vectors)  # warm-up: n reaches 100
+    centroid.update([f"b{i}" for i in range(100)], vectors)
+    centroid.update([f"c{i}" for i in range(100)], vectors)  # would make 200 > 150
+    assert set(centroid.scores) == {f"c{i}" for i in range(100)}
