@@ -53,6 +53,7 @@ from streamguard.drift.metrics import DriftMetrics
 from streamguard.drift.schema_drift import SchemaDriftDetector
 from streamguard.drift.semantic_drift import SemanticDriftDetector
 from streamguard.events.models import BEHAVIOR_EVENT_TYPES, PRODUCT_OPS, BehaviorEvent, ProductEvent
+from streamguard.metrics import observe_many
 from streamguard.records import Outcome, SourcePosition
 
 __all__ = ["SURPRISE_FIELDS", "TEXT_FIELDS", "DriftEngine", "dispatch_batch", "export_batcher"]
@@ -390,9 +391,7 @@ class DriftEngine:
         scores, self._scores = self._scores, []
         if self.metrics is None:
             return
-        histogram = self.metrics.anomaly_score.labels(self.stream)
-        for score in scores:
-            histogram.observe(score)
+        observe_many(self.metrics.anomaly_score.labels(self.stream), scores)
         for field, detector in list(self.semantic.items()):
             block = detector.last_block
             if block is not None:

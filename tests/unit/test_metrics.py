@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -10,10 +11,19 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamguard.events.models import BehaviorEvent, ProductEvent
-from streamguard.metrics import OTHER, Health, MetricsServer, WorkerMetrics, bounded_field
+from streamguard.metrics import (
+    LATENCY_BUCKETS,
+    OTHER,
+    Health,
+    MetricsServer,
+    WorkerMetrics,
+    bounded_field,
+    observe_many,
+)
 from streamguard.pipeline import RecordPipeline
 from streamguard.records import (
     CORRECTION_RULES,
@@ -328,3 +338,28 @@ def test_binds_only_the_configured_address() -> None:
             get(f"http://127.0.0.1:{server.port}/healthz")
     finally:
         server.stop()
+
+
+def test_observe_many_exports_what_one_observe_per_value_would() -> None:
+    rng = random.Random(5)
+    values = [rng.choice(LATENCY_BUCKETS) for _ in range(50)]  # exactly on a bound
+    values += [rng.uniform(-1.0, 12.0) for _ in range(500)] + [0.0, 1e9, -5.0]
+    one_by_one = Histogram("h", "doc", buckets=LATENCY_BUCKETS, registry=CollectorRegistry())
+    batched = Histogram("h", "doc", buckets=LATENCY_BUCKETS, registry=CollectorRegistry())
+    for value in values:
+        one_by_one.observe(value)
+    observe_many(batched, values[:300])
+    observe_many(batched, values[300:])
+    observe_many(batched, [])
+
+    def samples(histogram: Histogram) -> dict[tuple[str, str | None], float]:
+        family = next(iter(histogram.collect()))
+        return {
+            (s.name, s.labels.get("le")): s.value for s in family.samples if "created" not in s.name
+        }
+
+    expected, got = samples(one_by_one), samples(batched)
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-12), key
+    assert got["h_count", None] == len(values)
