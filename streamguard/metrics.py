@@ -27,6 +27,7 @@ from prometheus_client import (
 )
 
 from streamguard.events.models import BehaviorEvent, ProductEvent
+from streamguard.heap import CollectionTimer
 from streamguard.records import CORRECTION_RULES, REASON_CODES, Outcome
 
 __all__ = ["Health", "MetricsServer", "WorkerMetrics", "bounded_field", "observe_many"]
@@ -164,6 +165,32 @@ class WorkerMetrics:
             "STREAMGUARD_DEDUPE_WORKER_MAX_ENTRIES).",
             registry=r,
         )
+        self.gc_collections = PromCounter(
+            "streamguard_gc_collections_total",
+            "Garbage-collector runs in the worker process, by generation (2: full).",
+            ["generation"],
+            registry=r,
+        )
+        self.gc_pause_seconds = PromCounter(
+            "streamguard_gc_pause_seconds_total",
+            "Seconds the worker process was paused in the garbage collector, by generation.",
+            ["generation"],
+            registry=r,
+        )
+        self._gc_exported = CollectionTimer()  # the totals exported so far
+
+    def observe_collector(self, timer: CollectionTimer) -> None:
+        """Add what ``timer`` counted since the last call to the collector counters."""
+        done = self._gc_exported
+        for generation in range(3):
+            runs = timer.collections[generation] - done.collections[generation]
+            seconds = timer.seconds[generation] - done.seconds[generation]
+            if runs > 0:
+                label = str(generation)
+                self.gc_collections.labels(label).inc(runs)
+                self.gc_pause_seconds.labels(label).inc(max(seconds, 0.0))
+                done.collections[generation] += runs
+                done.seconds[generation] += seconds
 
     def observe_batch(
         self,

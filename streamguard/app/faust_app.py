@@ -36,6 +36,7 @@ from streamguard.config import Settings
 from streamguard.dedupe import DedupeBudget, DedupeIndex
 from streamguard.delivery import OffsetLedger, StallWatch
 from streamguard.drift.wiring import EngineGroup
+from streamguard.heap import CollectionTimer
 from streamguard.metrics import Health, WorkerMetrics
 from streamguard.pipeline import PipelineObserver, RecordPipeline, StreamName
 from streamguard.quality import QualityMetrics, build_scorers
@@ -212,6 +213,7 @@ class StreamGuardApp:
         *,
         engines: EngineGroup | None = None,
         alerts: AlertManager | None = None,
+        collector: CollectionTimer | None = None,
     ) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
@@ -219,6 +221,8 @@ class StreamGuardApp:
         self.health = health
         self.engines = engines
         self.alerts = alerts
+        #: The process's garbage-collector timer, exported once a second.
+        self.collector = collector
         s = settings
         self.app = faust.App(
             s.app_id,
@@ -816,6 +820,8 @@ class StreamGuardApp:
         self.health.set_condition("broker", await self._broker_reachable())
         self.metrics.catalogue_products.set(len(self.catalogue_table))
         self.metrics.dedupe_entries.set(self.dedupe_budget.entries)
+        if self.collector is not None:
+            self.metrics.observe_collector(self.collector)
         for scorer in self.quality.values():
             scorer.tick()  # closes windows on quiet streams
         await self._report("behavior", "product")
@@ -872,8 +878,12 @@ def build_app(
     *,
     engines: EngineGroup | None = None,
     alerts: AlertManager | None = None,
+    collector: CollectionTimer | None = None,
 ) -> StreamGuardApp:
     """Create the Faust app for ``bootstrap`` (``host:port[,host:port]``), with the drift
-    engines and alert manager the worker started (either may be left out)."""
+    engines, alert manager and garbage-collector timer the worker started (any may be
+    left out)."""
     health.require("assigned", "broker")
-    return StreamGuardApp(settings, bootstrap, metrics, health, engines=engines, alerts=alerts)
+    return StreamGuardApp(
+        settings, bootstrap, metrics, health, engines=engines, alerts=alerts, collector=collector
+    )

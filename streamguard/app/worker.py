@@ -21,7 +21,7 @@ from streamguard.config import Settings
 from streamguard.drift.embedder import Embedder
 from streamguard.drift.process_embedder import ProcessEmbedder
 from streamguard.drift.wiring import EngineGroup, build_embedder, build_engines
-from streamguard.heap import tune_garbage_collector
+from streamguard.heap import CollectionTimer, tune_garbage_collector
 from streamguard.metrics import Health, MetricsServer, WorkerMetrics
 
 __all__ = ["add_arguments", "run", "topic_layout"]
@@ -128,7 +128,15 @@ def _run_faust(
 
     from streamguard.app.faust_app import build_app
 
-    guard = build_app(settings, bootstrap, metrics, health, engines=engines, alerts=alerts)
+    guard = build_app(
+        settings,
+        bootstrap,
+        metrics,
+        health,
+        engines=engines,
+        alerts=alerts,
+        collector=CollectionTimer().install(),
+    )
     worker = faust.Worker(
         guard.app,
         loglevel=settings.log_level,

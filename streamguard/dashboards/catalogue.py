@@ -740,6 +740,34 @@ WORKER = Dashboard(
             width=6,
             thresholds=(1_000, 100_000),
         ),
+        Panel(
+            "Garbage-collector pauses",
+            "What share of its time is each worker paused in the garbage collector, by "
+            "generation (2: full collections)? A few percent is normal; a rising full-"
+            "collection share means long-lived objects are piling up.",
+            "timeseries",
+            (
+                Q(
+                    "sum by (instance, generation) ("
+                    f"rate(streamguard_gc_pause_seconds_total{RATE}))",
+                    "{{instance}} gen {{generation}}",
+                ),
+            ),
+            unit="percentunit",
+        ),
+        Panel(
+            "Garbage-collector runs",
+            "How often does the collector run in each worker, by generation?",
+            "timeseries",
+            (
+                Q(
+                    "sum by (instance, generation) ("
+                    f"rate(streamguard_gc_collections_total{RATE}))",
+                    "{{instance}} gen {{generation}}",
+                ),
+            ),
+            unit="suffix: /s",
+        ),
     ),
 )
 

@@ -70,6 +70,8 @@ CORE_SAMPLES = frozenset(
         "streamguard_consumer_lag_records",
         "streamguard_worker_ready",
         "streamguard_catalogue_products",
+        "streamguard_gc_collections_total",
+        "streamguard_gc_pause_seconds_total",
     }
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import urllib.error
 import urllib.request
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamguard.events.models import BehaviorEvent, ProductEvent
+from streamguard.heap import CollectionTimer
 from streamguard.metrics import (
     LATENCY_BUCKETS,
     OTHER,
@@ -363,3 +365,44 @@ def test_observe_many_exports_what_one_observe_per_value_would() -> None:
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=1e-12), key
     assert got["h_count", None] == len(values)
+
+
+def test_collector_counters_export_what_the_timer_counted_since_the_last_export() -> None:
+    metrics = WorkerMetrics(CollectorRegistry())
+    timer = CollectionTimer()  # not installed: counts set by hand, as the hook would
+    sample = metrics.registry.get_sample_value
+
+    def exported(generation: str) -> tuple[float | None, float | None]:
+        labels = {"generation": generation}
+        return (
+            sample("streamguard_gc_collections_total", labels),
+            sample("streamguard_gc_pause_seconds_total", labels),
+        )
+
+    metrics.observe_collector(timer)
+    assert exported("0") == (None, None)  # nothing ran: no series yet
+    timer.collections[0], timer.seconds[0] = 40, 0.02
+    timer.collections[2], timer.seconds[2] = 1, 0.125
+    metrics.observe_collector(timer)
+    metrics.observe_collector(timer)  # nothing new: nothing added twice
+    assert exported("0") == (40, pytest.approx(0.02))
+    assert exported("2") == (1, pytest.approx(0.125))
+    timer.collections[0], timer.seconds[0] = 50, 0.03
+    metrics.observe_collector(timer)
+    assert exported("0") == (50, pytest.approx(0.03))
+    assert exported("1") == (None, None)
+
+
+def test_collection_timer_counts_real_collections_until_removed() -> None:
+    timer = CollectionTimer().install().install()  # installing twice hooks once
+    try:
+        gc.collect(0)
+        gc.collect()
+        assert timer.collections[0] >= 1
+        assert timer.collections[2] == 1  # one full collection, counted once
+        assert timer.seconds[2] > 0.0
+    finally:
+        timer.remove()
+    before = list(timer.collections)
+    gc.collect()
+    assert timer.collections == before
