@@ -761,8 +761,7 @@ WORKER = Dashboard(
             "timeseries",
             (
                 Q(
-                    "sum by (instance, generation) ("
-                    f"rate(streamguard_gc_collections_total{RATE}))",
+                    f"sum by (instance, generation) (rate(streamguard_gc_collections_total{RATE}))",
                     "{{instance}} gen {{generation}}",
                 ),
             ),
