@@ -41,7 +41,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -293,12 +293,12 @@ class RecommenderProcess:
                 answer = self._exchange(message, future is not None)
             except RecommenderProcessError as exc:
                 if future is not None:
-                    future.set_exception(exc)
+                    _settle(future, error=exc)
                 else:
                     self._lose(len(message[1]) if message[0] == "learn" else 1, str(exc))
                 continue
             if future is not None:
-                future.set_result(answer)
+                _settle(future, answer=answer)
 
     def _exchange(self, message: _Message, wants_answer: bool) -> Any:
         conn = self._connected()
@@ -375,3 +375,16 @@ class RecommenderProcess:
             except OSError:
                 pass  # already gone
         return stop_child(process, conn, timeout=5.0 if ask else 2.0)
+
+
+def _settle(future: Future[Any], *, answer: Any = None, error: BaseException | None = None) -> None:
+    """Give ``future`` its answer, unless its caller gave up on it: a cancelled future
+    (an awaiting task cancelled at shutdown) would raise and end the link thread, and
+    every later request would then wait forever."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(answer)
+    except InvalidStateError:
+        log.debug("recommender: an answer nobody waits for any more was dropped")

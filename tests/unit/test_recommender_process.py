@@ -215,3 +215,18 @@ def test_closed_process_refuses_work_clearly(make: Callable[..., RecommenderProc
 def test_rejects_nonsense_options() -> None:
     with pytest.raises(ValueError, match="max_queued"):
         RecommenderProcess(RecommenderSpec(), max_queued=0)
+
+
+def test_a_request_cancelled_by_its_caller_does_not_stop_the_next(
+    make: Callable[..., RecommenderProcess],
+) -> None:
+    """At shutdown the loop cancels the tasks awaiting answers; the link thread must
+    drop those answers and keep serving (it used to die on InvalidStateError, and the
+    worker then hung saving its snapshot)."""
+    process = make(RecommenderSpec(min_interval_s=0.0))
+    process.learn(events(20))
+    abandoned = [process.due_records() for _ in range(3)]
+    assert all(future.cancel() for future in abandoned)  # no answer could come yet
+    process.learn(events(20))
+    assert isinstance(process.due_records().result(TIMEOUT_S), list)
+    assert process.starts == 1
