@@ -30,6 +30,7 @@ import asyncio
 import sys
 import time
 import uuid
+from collections.abc import Callable
 
 from aiokafka import ConsumerRecord
 from common import Figure, print_table, write_result
@@ -220,6 +221,29 @@ async def _latency(
     }
 
 
+async def _timed_copy(
+    the_rig: Rig,
+    args: argparse.Namespace,
+    prefix: str,
+    route_to: Callable[[str], Route] | None = None,
+) -> tuple[float, float]:
+    """Copy the backlog to a fresh ``prefix.*`` topic (through ``route_to(topic)`` if
+    given); the loop's seconds and this process's CPU-seconds meanwhile."""
+    dest = f"{prefix}.{uuid.uuid4().hex[:8]}"
+    await create_topics(the_rig.bootstrap, {dest: PARTITIONS})
+    cpu = time.process_time()
+    seconds = await copy_loop(
+        the_rig.bootstrap,
+        the_rig.topics.behavior,
+        dest,
+        args.events,
+        args.timeout,
+        route=None if route_to is None else route_to(dest),
+    )
+    # The bench process does nothing else meanwhile: its CPU time is the copy loop's.
+    return seconds, max(time.process_time() - cpu, 1e-3)
+
+
 async def _run(args: argparse.Namespace) -> dict[str, object]:
     async with rig() as the_rig:
         events = _events(args.events, args.fault_rate, seed=7)
@@ -228,44 +252,22 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
         produce_s = time.perf_counter() - started
         _progress(f"produced {args.events:,} events in {produce_s:.1f} s")
 
-        scratch = f"bench.copy.{uuid.uuid4().hex[:8]}"
-        await create_topics(the_rig.bootstrap, {scratch: PARTITIONS})
-        copy_cpu = time.process_time()
-        copy_s = await copy_loop(
-            the_rig.bootstrap, the_rig.topics.behavior, scratch, args.events, args.timeout
-        )
-        # The bench process does nothing else meanwhile: its CPU time is the copy loop's.
-        copy_cpu = max(time.process_time() - copy_cpu, 1e-3)
+        copy_s, copy_cpu = await _timed_copy(the_rig, args, "bench.copy")
         ceiling = args.events / copy_s
         _progress(f"copy loop: {ceiling:,.0f} events/s")
 
         # The same loop with the pipeline in it (no Faust, no drift engine): what the
         # worker's glue costs on top of the pipeline and the transport.
-        piped_topic = f"bench.pipeline.{uuid.uuid4().hex[:8]}"
-        await create_topics(the_rig.bootstrap, {piped_topic: PARTITIONS})
-        piped_cpu = time.process_time()
-        piped_s = await copy_loop(
-            the_rig.bootstrap,
-            the_rig.topics.behavior,
-            piped_topic,
-            args.events,
-            args.timeout,
-            route=_pipeline_route(piped_topic),
+        piped_s, piped_cpu = await _timed_copy(
+            the_rig, args, "bench.pipeline", route_to=_pipeline_route
         )
-        piped_cpu = max(time.process_time() - piped_cpu, 1e-3)
         _progress(f"pipeline in the copy loop: {args.events / piped_s:,.0f} events/s")
 
         drained, worker = await _drain(the_rig, args.events, args.timeout, args.worker_env)
         _progress(f"worker: {drained['events_per_s']:,.0f} events/s")
         # The copy loop again, after the worker (idle now): the machine's speed drifts
         # by ±25% within minutes, so the share is taken against the mean of the two.
-        scratch_after = f"bench.copy.{uuid.uuid4().hex[:8]}"
-        await create_topics(the_rig.bootstrap, {scratch_after: PARTITIONS})
-        copy_after_cpu = time.process_time()
-        copy_after_s = await copy_loop(
-            the_rig.bootstrap, the_rig.topics.behavior, scratch_after, args.events, args.timeout
-        )
-        copy_after_cpu = max(time.process_time() - copy_after_cpu, 1e-3)
+        copy_after_s, copy_after_cpu = await _timed_copy(the_rig, args, "bench.copy")
         ceiling_after = args.events / copy_after_s
         _progress(f"copy loop again: {ceiling_after:,.0f} events/s; counting outputs")
         # Count what came out from the output topics' end offsets: reading 200k records

@@ -20,24 +20,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 
 from aiokafka import AIOKafkaConsumer
 from common import Figure, print_table, write_result
-from rig import PARTITIONS, produce
+from rig import PARTITIONS, cpu_seconds, produce
 
 from streamguard.broker import EmbeddedBroker, create_topics
 
 _VALUE = b"x" * 200
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU-seconds of process ``pid`` so far."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _tail(bootstrap: str, topic: str, seen: list[int], ready: asyncio.Event) -> None:
@@ -63,13 +55,13 @@ async def _window(
     tail = asyncio.create_task(_tail(bootstrap, topic, seen, ready))
     await asyncio.wait_for(ready.wait(), 60)
     count = int(rate * seconds)
-    cpu_before, started = _cpu_seconds(pid), time.monotonic()
+    cpu_before, started = cpu_seconds(pid), time.monotonic()
     await produce(bootstrap, topic, ((None, _VALUE) for _ in range(count)), rate=rate, track=False)
     deadline = time.monotonic() + 30
     while seen[0] < count and time.monotonic() < deadline:
         await asyncio.sleep(0.05)  # the tail catches up with what was just produced
     wall = time.monotonic() - started
-    cpu = _cpu_seconds(pid) - cpu_before
+    cpu = cpu_seconds(pid) - cpu_before
     tail.cancel()
     await asyncio.gather(tail, return_exceptions=True)
     return {"seconds": round(wall, 2), "broker_cpu_share": round(cpu / wall, 4), "tailed": seen[0]}

@@ -79,9 +79,8 @@ def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
     for value in values:
         if value == value:  # a NaN lands in no bucket, as in Histogram.observe
             counts[bisect_left(bounds, value)] += 1
-    for index, count in counts.items():
-        if index < len(buckets):  # always, with the +Inf bound every histogram has
-            buckets[index].inc(count)
+    for index, count in counts.items():  # the last bound is +Inf: every index is a bucket
+        buckets[index].inc(count)
     if values:
         total.inc(math.fsum(values))
 

@@ -44,7 +44,17 @@ from collections import Counter, OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-__all__ = ["KeyedPrice", "NumericAnomaly", "RunningStats", "TextSurprise", "z_to_score"]
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "KeyedPrice",
+    "NumericAnomaly",
+    "RunningStats",
+    "TextSurprise",
+    "z_to_score",
+    "z_to_scores",
+]
 
 
 def z_to_score(z: float, z_floor: float = 3.0, z_scale: float = 3.0) -> float:
@@ -54,6 +64,17 @@ def z_to_score(z: float, z_floor: float = 3.0, z_scale: float = 3.0) -> float:
     (0.0, 0.632, 1.0)
     """
     return 0.0 if z <= z_floor else 1.0 - math.exp(-(z - z_floor) / z_scale)
+
+
+def z_to_scores(
+    z: npt.NDArray[np.float64], z_floor: float = 3.0, z_scale: float = 3.0
+) -> npt.NDArray[np.float64]:
+    """:func:`z_to_score` of each element, in one numpy pass.
+
+    >>> z_to_scores(np.array([2.0, 6.0, 30.0])).round(3).tolist()
+    [0.0, 0.632, 1.0]
+    """
+    return np.where(z <= z_floor, 0.0, -np.expm1(-(z - z_floor) / z_scale))
 
 
 class RunningStats:

@@ -44,6 +44,7 @@ from streamguard.drift.anomaly import (
     NumericAnomaly,
     RunningStats,
     TextSurprise,
+    z_to_scores,
 )
 from streamguard.drift.batcher import Item, MicroBatcher, embed_items
 from streamguard.drift.cache import EmbeddingCache
@@ -119,10 +120,9 @@ class _Centroid:
         scores.update(zip(texts, self.score_cosines(cosines).tolist(), strict=True))
 
     def score_cosines(self, cosines: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """``z_to_score`` (:mod:`streamguard.drift.anomaly`) of each cosine's distance below
+        """:func:`~streamguard.drift.anomaly.z_to_score` of each cosine's distance below
         the usual cosine, in spreads: the score of each text whose cosine it is."""
-        z = (self.usual - cosines) / self.spread
-        return np.where(z <= _CENTROID_Z_FLOOR, 0.0, -np.expm1(-(z - _CENTROID_Z_FLOOR) / 3.0))
+        return z_to_scores((self.usual - cosines) / self.spread, _CENTROID_Z_FLOOR, 3.0)
 
 
 def dispatch_batch(items: list[Item], vectors: Vectors) -> None:
