@@ -42,6 +42,7 @@ from rig import (
     WorkerProcess,
     add_worker_env_argument,
     copy_loop,
+    cpu_by_role,
     cpu_seconds,
     produce,
     records_in,
@@ -89,20 +90,23 @@ def _pipeline_route(dest: str) -> Route:
 
 async def _drain(
     the_rig: Rig, count: int, timeout_s: float, env: dict[str, str]
-) -> tuple[dict[str, float], WorkerProcess]:
-    """Start a worker on the backlog and time it from its first to its last batch."""
+) -> tuple[dict[str, float], dict[str, float], WorkerProcess]:
+    """Start a worker on the backlog and time it from its first to its last batch; its
+    figures, the CPU µs per event by role (see ``cpu_by_role``, plus the broker's), and
+    the worker."""
     started = time.monotonic()
     worker = the_rig.start_worker(**env)
     assert worker.process is not None
     pid = worker.process.pid
-    first: tuple[float, float] | None = None
+    first: tuple[float, float, dict[str, float], float] | None = None
+    broker_pid = the_rig.broker.pid
     deadline = started + timeout_s
     while True:
         worker.check_alive()
         seen = records_in(worker)
         now = time.monotonic()
         if seen > 0 and first is None:
-            first = (now, cpu_seconds(pid))
+            first = (now, cpu_seconds(pid), cpu_by_role(pid), cpu_seconds(broker_pid))
         if seen >= count:
             break
         if now > deadline:
@@ -112,6 +116,14 @@ async def _drain(
     batches = _batch_stats(worker.metrics_text())
     span = max(now - first[0], 1e-3)
     cpu = max(cpu_seconds(pid) - first[1], 1e-3)
+    roles = cpu_by_role(pid)
+    # Where the CPU of the drain went, in µs per event: the worker's event loop (which
+    # bounds its rate), its other threads, each helper process, and the broker.
+    cpu_us = {
+        role: round((seconds - first[2].get(role, 0.0)) / count * 1e6, 1)
+        for role, seconds in roles.items()
+    }
+    cpu_us["broker"] = round((cpu_seconds(broker_pid) - first[3]) / count * 1e6, 1)
     stats = {
         "startup_s": round(first[0] - started, 2),
         "drain_s": round(span, 2),
@@ -123,7 +135,7 @@ async def _drain(
         # Share of the drain spent inside the pipeline + send + ack wait (_handle).
         "handle_share": batches["batch_seconds_sum"] / span,
     }
-    return stats, worker
+    return stats, cpu_us, worker
 
 
 def _batch_stats(metrics_text: str) -> dict[str, float]:
@@ -263,7 +275,7 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
         )
         _progress(f"pipeline in the copy loop: {args.events / piped_s:,.0f} events/s")
 
-        drained, worker = await _drain(the_rig, args.events, args.timeout, args.worker_env)
+        drained, cpu_us, worker = await _drain(the_rig, args.events, args.timeout, args.worker_env)
         _progress(f"worker: {drained['events_per_s']:,.0f} events/s")
         # The copy loop again, after the worker (idle now): the machine's speed drifts
         # by ±25% within minutes, so the share is taken against the mean of the two.
@@ -309,6 +321,7 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
         "pipeline_loop_per_cpu_s": round(args.events / piped_cpu),
         "pipeline_loop_share_of_ceiling": round(args.events / piped_s / mean_ceiling, 4),
         "worker": {k: round(v, 3) for k, v in drained.items()},
+        "worker_cpu_us_per_event": cpu_us,
         "worker_share_of_ceiling": round(drained["events_per_s"] / mean_ceiling, 4),
         "worker_cpu_share_of_ceiling": round(drained["events_per_cpu_s"] / mean_ceiling_cpu, 4),
         "outputs_written": outputs,
@@ -366,6 +379,13 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ],
         ("end to end", "events/s", "events/cpu-s", "share", "cpu share"),
+    )
+    cpu_us = result["worker_cpu_us_per_event"]
+    assert isinstance(cpu_us, dict)
+    print(
+        "CPU per event while draining: "
+        + ", ".join(f"{role} {us:.1f} µs" for role, us in cpu_us.items())
+        + f"; copy loop {1e6 / float(str(result['copy_loop_per_cpu_s'])):.1f} µs (its own process)"
     )
     relaxed = result["latency_at_half_sustained_rate"]
     assert isinstance(relaxed, dict)

@@ -261,6 +261,37 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def _ticks(stat_path: Path) -> float:
+    fields = stat_path.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_role(pid: int) -> dict[str, float]:
+    """CPU seconds of process ``pid``'s tree by role: its main thread (the event loop),
+    its other threads together, and each child by the module it runs (``start_child``
+    names it on the command line, e.g. ``streamguard.recommender.process``).
+
+    >>> roles = cpu_by_role(os.getpid())
+    >>> sorted(roles) == ["main thread", "other threads"] and roles["main thread"] > 0
+    True
+    """
+    roles: dict[str, float] = {}
+    for member in descendants(pid):
+        with contextlib.suppress(OSError):  # a child or thread that just exited
+            if member == pid:
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    role = "main thread" if task.name == str(pid) else "other threads"
+                    with contextlib.suppress(OSError):
+                        roles[role] = roles.get(role, 0.0) + _ticks(task / "stat")
+                roles.setdefault("other threads", 0.0)
+                continue
+            argv = Path(f"/proc/{member}/cmdline").read_bytes().split(b"\0")
+            modules = [a.decode() for a in argv if a.startswith(b"streamguard.")]
+            role = modules[0] if modules else f"child {member}"
+            roles[role] = roles.get(role, 0.0) + _ticks(Path(f"/proc/{member}/stat"))
+    return roles
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of process ``pid`` plus its children's (model, recommender)."""
     total = 0
