@@ -23,6 +23,7 @@ from streamguard.drift.process_embedder import ProcessEmbedder
 from streamguard.drift.wiring import EngineGroup, build_embedder, build_engines
 from streamguard.heap import CollectionTimer, tune_garbage_collector
 from streamguard.metrics import Health, MetricsServer, WorkerMetrics
+from streamguard.native_threads import limit_blas_threads
 
 __all__ = ["add_arguments", "run", "topic_layout"]
 
@@ -144,6 +145,7 @@ def _run_faust(
         redirect_stdouts=False,
     )
     tune_garbage_collector()  # see streamguard.heap: ~17% of the CPU went to the collector
+    limit_blas_threads()  # see streamguard.native_threads: a spinning BLAS thread, ~17% of a core
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
