@@ -250,20 +250,19 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _cpu_of(stat_path: Path) -> float:
+    """User + system CPU seconds from a ``/proc/.../stat`` file (a process or a thread)."""
+    fields = stat_path.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` and its children (all threads)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for member in descendants(pid):
         with contextlib.suppress(OSError):  # a child that just exited
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            total += _cpu_of(Path(f"/proc/{member}/stat"))
     return total
-
-
-def _ticks(stat_path: Path) -> float:
-    fields = stat_path.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_by_role(pid: int) -> dict[str, float]:
@@ -282,13 +281,13 @@ def cpu_by_role(pid: int) -> dict[str, float]:
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     role = "main thread" if task.name == str(pid) else "other threads"
                     with contextlib.suppress(OSError):
-                        roles[role] = roles.get(role, 0.0) + _ticks(task / "stat")
+                        roles[role] = roles.get(role, 0.0) + _cpu_of(task / "stat")
                 roles.setdefault("other threads", 0.0)
                 continue
             argv = Path(f"/proc/{member}/cmdline").read_bytes().split(b"\0")
             modules = [a.decode() for a in argv if a.startswith(b"streamguard.")]
             role = modules[0] if modules else f"child {member}"
-            roles[role] = roles.get(role, 0.0) + _ticks(Path(f"/proc/{member}/stat"))
+            roles[role] = roles.get(role, 0.0) + _cpu_of(Path(f"/proc/{member}/stat"))
     return roles
 
 
