@@ -98,7 +98,7 @@ async def _drain(
     worker = the_rig.start_worker(**env)
     assert worker.process is not None
     pid = worker.process.pid
-    first: tuple[float, float, dict[str, float], float] | None = None
+    first: tuple[float, dict[str, float], float] | None = None
     broker_pid = the_rig.broker.pid
     deadline = started + timeout_s
     while True:
@@ -106,7 +106,7 @@ async def _drain(
         seen = records_in(worker)
         now = time.monotonic()
         if seen > 0 and first is None:
-            first = (now, cpu_seconds(pid), cpu_by_role(pid), cpu_seconds(broker_pid))
+            first = (now, cpu_by_role(pid), cpu_seconds(broker_pid))
         if seen >= count:
             break
         if now > deadline:
@@ -115,15 +115,13 @@ async def _drain(
     assert first is not None
     batches = _batch_stats(worker.metrics_text())
     span = max(now - first[0], 1e-3)
-    cpu = max(cpu_seconds(pid) - first[1], 1e-3)
-    roles = cpu_by_role(pid)
-    # Where the CPU of the drain went, in µs per event: the worker's event loop (which
-    # bounds its rate), its other threads, each helper process, and the broker.
-    cpu_us = {
-        role: round((seconds - first[2].get(role, 0.0)) / count * 1e6, 1)
-        for role, seconds in roles.items()
-    }
-    cpu_us["broker"] = round((cpu_seconds(broker_pid) - first[3]) / count * 1e6, 1)
+    # Where the CPU of the drain went: the worker's event loop (which bounds its rate),
+    # its other threads and each helper process (together, the worker's CPU), and the
+    # broker.
+    spent = {role: seconds - first[1].get(role, 0.0) for role, seconds in cpu_by_role(pid).items()}
+    cpu = max(sum(spent.values()), 1e-3)
+    cpu_us = {role: round(seconds / count * 1e6, 1) for role, seconds in spent.items()}
+    cpu_us["broker"] = round((cpu_seconds(broker_pid) - first[2]) / count * 1e6, 1)
     # The worker process's Python threads share one interpreter lock, so one worker goes
     # no faster than 1 / their µs per event, however many cores there are (an upper
     # bound: native threads, e.g. a BLAS pool, count here too but do not take the lock).
