@@ -20,11 +20,11 @@ from collections.abc import Callable
 import orjson
 from common import Figure, pin_to_one_core, print_table, time_runs, write_result
 
-from streamguard.dedupe import DedupeIndex
+from streamguard.events.records import SourcePosition
 from streamguard.pipeline import RecordPipeline, StreamName
-from streamguard.records import SourcePosition
 from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
+from streamguard.validate.dedupe import DedupeIndex
 
 #: Done-when targets of issue 7.
 TARGET_RATE = 50_000.0

@@ -49,12 +49,12 @@ from rig import (
     rig,
 )
 
-from streamguard.broker import create_topics, true_end_offsets
-from streamguard.dedupe import DedupeIndex
+from streamguard.devtools.broker import create_topics, true_end_offsets
+from streamguard.events.records import SourcePosition
 from streamguard.pipeline import RecordPipeline
-from streamguard.records import SourcePosition
 from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
+from streamguard.validate.dedupe import DedupeIndex
 
 TARGET_SHARE = 0.60
 TARGET_P99_MS = 250.0

@@ -27,12 +27,12 @@ import orjson
 from common import Figure, print_table, time_runs, write_result
 
 from streamguard.config import Settings
-from streamguard.drift.embedder import Embedder, TransformerEmbedder
 from streamguard.drift.engine import DriftEngine
-from streamguard.drift.wiring import build_engines
+from streamguard.embed.embedder import Embedder, TransformerEmbedder
+from streamguard.events.records import SourcePosition
 from streamguard.pipeline import RecordPipeline
-from streamguard.records import SourcePosition
 from streamguard.sources.synthetic import generate
+from streamguard.wiring import build_engines
 
 #: The hot-path budget the issue sets: "low tens of µs" per record.
 HOT_PATH_TARGET_US = 30.0

@@ -3,7 +3,7 @@ broker, unique topics, a real ``streamguard worker`` process, and Kafka clients 
 produce input and read back what came out.
 
 Workers are started exactly as the integration tests start them
-(``tests/integration/worker_harness.py``), so what is measured is what users run.
+(``streamguard/testing/worker_harness.py``), so what is measured is what users run.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -23,18 +22,16 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # the worker harness lives in tests/, not in the package
-    sys.path.insert(0, str(REPO))
-
-from streamguard.broker import EmbeddedBroker, create_topics  # noqa: E402
-from streamguard.demo import MetricsSnapshot  # noqa: E402
-from tests.integration.worker_harness import (  # noqa: E402
+from streamguard.commands.demo import MetricsSnapshot
+from streamguard.devtools.broker import EmbeddedBroker, create_topics
+from streamguard.testing.worker_harness import (
     Topics,
     WorkerProcess,
     free_port,
     worker_env,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 __all__ = [
     "PARTITIONS",

@@ -23,12 +23,12 @@ __all__ = ["main"]
 
 # command name -> (module, help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "check": ("streamguard.check", "run the pipeline over a JSON-lines file (no Kafka)"),
+    "check": ("streamguard.commands.check", "run the pipeline over a JSON-lines file (no Kafka)"),
     "worker": ("streamguard.app.worker", "the production consumer (Faust agents)"),
-    "broker": ("streamguard.broker", "run the embedded Kafka-compatible broker"),
-    "generate": ("streamguard.sources.generate_command", "synthetic event producer"),
-    "replay": ("streamguard.sources.replay_command", "replay MovieLens / Olist as events"),
-    "demo": ("streamguard.demo", "broker + generator + worker + live summary"),
+    "broker": ("streamguard.devtools.broker", "run the embedded Kafka-compatible broker"),
+    "generate": ("streamguard.commands.generate", "synthetic event producer"),
+    "replay": ("streamguard.commands.replay", "replay MovieLens / Olist as events"),
+    "demo": ("streamguard.commands.demo", "broker + generator + worker + live summary"),
     "eval-recommender": (
         "streamguard.recommender.evaluate",
         "prequential HR@K / NDCG@K of the recommender on a behaviour JSON-lines file",

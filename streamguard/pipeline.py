@@ -1,12 +1,12 @@
 """The record pipeline: decode -> repair -> validate -> dedupe -> route. Pure, no I/O.
 
 One :class:`RecordPipeline` per stream. ``process(raw, source)`` never raises on input:
-every record comes back as an :class:`~streamguard.records.Outcome` that names exactly
+every record comes back as an :class:`~streamguard.events.records.Outcome` that names exactly
 one destination (clean or quarantine) and carries the bytes to write there.
 
 Examples
 --------
->>> from streamguard.records import SourcePosition
+>>> from streamguard.events.records import SourcePosition
 >>> pipeline = RecordPipeline("behavior", clock=lambda: 1_800_000_000.0)
 >>> raw = b'{"event_id": "e1", "event_type": "addToCart", "user_id": "u1",' \\
 ...       b' "product_id": "p1", "price": "9.5", "currency": "usd", "quantity": 1,' \\
@@ -31,8 +31,7 @@ from typing import Any, Final, Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from streamguard.codec import decode_object, encode_record
-from streamguard.dedupe import DedupeIndex
+from streamguard.events.codec import decode_object, encode_record
 from streamguard.events.models import (
     BEHAVIOR_EVENT_TYPES,
     EPOCH_MILLIS_MIN,
@@ -42,7 +41,7 @@ from streamguard.events.models import (
     ProductEvent,
     missing_conditional_fields,
 )
-from streamguard.records import (
+from streamguard.events.records import (
     Correction,
     Outcome,
     Reason,
@@ -51,7 +50,8 @@ from streamguard.records import (
     format_ts,
     quarantine_value,
 )
-from streamguard.repair import Catalogue, repair_behavior, repair_product
+from streamguard.repair.rules import Catalogue, repair_behavior, repair_product
+from streamguard.validate.dedupe import DedupeIndex
 
 __all__ = ["PipelineObserver", "RecordPipeline", "StreamName", "reasons_from_validation_error"]
 
@@ -81,7 +81,7 @@ _ERROR_CODES = {
 # deliberately narrower than the model: it accepts only records the model accepts
 # unchanged and repair leaves alone (exact types, no extra fields, ts as epoch millis or
 # canonical UTC text), and hands everything else to the full path, where pydantic is the
-# authority. tests/unit/test_pipeline_fast_path.py checks the two paths agree.
+# authority. tests/unit/pipeline/test_fast_path.py checks the two paths agree.
 _BEHAVIOR_FIELDS: Final = frozenset(BehaviorEvent.model_fields)
 _EVENT_TYPES: Final = frozenset(BEHAVIOR_EVENT_TYPES)
 _PLATFORMS: Final = frozenset(PLATFORMS)

@@ -8,7 +8,6 @@ threading model and :mod:`.targets` for what each target kind receives.
 from streamguard.alerts.delivery import TargetWorker, TokenBucket
 from streamguard.alerts.incidents import IncidentBook, group_key, validate_finding
 from streamguard.alerts.manager import AlertManager
-from streamguard.alerts.metrics import AlertMetrics
 from streamguard.alerts.targets import (
     PAGERDUTY_EVENTS_URL,
     SIGNATURE_HEADER,
@@ -24,7 +23,6 @@ __all__ = [
     "PAGERDUTY_EVENTS_URL",
     "SIGNATURE_HEADER",
     "AlertManager",
-    "AlertMetrics",
     "AlertTarget",
     "IncidentBook",
     "Notification",

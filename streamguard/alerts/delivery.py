@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from streamguard.alerts.metrics import AlertMetrics
 from streamguard.alerts.targets import AlertTarget, Notification, render
+from streamguard.observability.alerts import AlertMetrics
 
 __all__ = ["TargetWorker", "TokenBucket"]
 

@@ -35,7 +35,7 @@ from typing import Any, Final
 import orjson
 
 from streamguard.alerts.targets import Notification
-from streamguard.records import format_ts
+from streamguard.events.records import format_ts
 
 __all__ = ["Incident", "IncidentBook", "group_key", "validate_finding"]
 

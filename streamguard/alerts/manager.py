@@ -39,8 +39,8 @@ from prometheus_client import CollectorRegistry
 
 from streamguard.alerts.delivery import TargetWorker
 from streamguard.alerts.incidents import IncidentBook, validate_finding
-from streamguard.alerts.metrics import AlertMetrics, finding_kind
 from streamguard.alerts.targets import AlertTarget, Notification, targets_from_settings
+from streamguard.observability.alerts import AlertMetrics, finding_kind
 
 if TYPE_CHECKING:
     from streamguard.config import Settings

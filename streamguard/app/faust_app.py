@@ -31,22 +31,22 @@ from faust.types import TP
 from streamguard.alerts import AlertManager
 from streamguard.app.intake import BatchIntake
 from streamguard.app.produce import Output, PartitionBatchSender
-from streamguard.broker import true_end_offsets
 from streamguard.config import Settings
-from streamguard.dedupe import DedupeBudget, DedupeIndex
-from streamguard.delivery import OffsetLedger, StallWatch
-from streamguard.drift.wiring import EngineGroup
-from streamguard.heap import CollectionTimer
-from streamguard.metrics import Health, WorkerMetrics
+from streamguard.devtools.broker import true_end_offsets
+from streamguard.events.records import Outcome, SourcePosition
+from streamguard.kafka.ledger import OffsetLedger, StallWatch
+from streamguard.kafka.side_reader import SourceRecord, read_range
+from streamguard.observability.metrics import Health, WorkerMetrics
+from streamguard.observability.quality import QualityMetrics
 from streamguard.pipeline import PipelineObserver, RecordPipeline, StreamName
-from streamguard.quality import QualityMetrics, build_scorers
 from streamguard.recommender.process import (
     RecommenderProcess,
     RecommenderProcessError,
     RecommenderSpec,
 )
-from streamguard.records import Outcome, SourcePosition
-from streamguard.side_reader import SourceRecord, read_range
+from streamguard.runtime.heap import CollectionTimer
+from streamguard.validate.dedupe import DedupeBudget, DedupeIndex
+from streamguard.wiring import EngineGroup, build_scorers
 
 __all__ = ["StreamGuardApp", "build_app", "catalogue_entry"]
 
@@ -62,7 +62,7 @@ def catalogue_entry(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class TableCatalogue:
-    """The :class:`~streamguard.repair.Catalogue` protocol over a Faust table."""
+    """The :class:`~streamguard.repair.rules.Catalogue` protocol over a Faust table."""
 
     def __init__(self, table: Any) -> None:
         self._table = table
@@ -851,7 +851,7 @@ class StreamGuardApp:
         Some Kafka-protocol brokers (the embedded Tansu among them) report a partition's
         end offset as the first offset of its last batch + 1; Faust would then declare
         recovery done early and silently lose the last table updates. We ask the broker
-        and then read forward from there (see streamguard.broker.true_end_offsets).
+        and then read forward from there (see streamguard.devtools.broker.true_end_offsets).
         """
         consumer = self.app.consumer
         reported_highwaters = consumer.highwaters

@@ -20,7 +20,7 @@ What it keeps of Faust's loop, and why:
   to the committed offsets and are dropped; so are records whose consumer generation
   changes before they are delivered, and those below the partition's read offset
   (already read before a seek). Nothing dropped is lost: the offsets do not move past
-  it, so it is read again (and :class:`~streamguard.delivery.OffsetLedger` reads any
+  it, so it is read again (and :class:`~streamguard.kafka.ledger.OffsetLedger` reads any
   range the consumer skips on the side);
 - only records of active partitions (not paused for recovery or buffer pressure);
 - the stream's inbound time per partition, which Faust's livelock detector reads.
@@ -55,7 +55,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterator
 from itertools import zip_longest
 from typing import Any
 
-from streamguard.side_reader import SourceRecord
+from streamguard.kafka.side_reader import SourceRecord
 
 __all__ = ["BatchHandler", "BatchIntake", "interleave"]
 

@@ -18,12 +18,12 @@ from contextlib import ExitStack
 
 from streamguard.alerts import AlertManager
 from streamguard.config import Settings
-from streamguard.drift.embedder import Embedder
-from streamguard.drift.process_embedder import ProcessEmbedder
-from streamguard.drift.wiring import EngineGroup, build_embedder, build_engines
-from streamguard.heap import CollectionTimer, tune_garbage_collector
-from streamguard.metrics import Health, MetricsServer, WorkerMetrics
-from streamguard.native_threads import limit_blas_threads
+from streamguard.embed.embedder import Embedder
+from streamguard.embed.process import ProcessEmbedder
+from streamguard.observability.metrics import Health, MetricsServer, WorkerMetrics
+from streamguard.runtime.heap import CollectionTimer, tune_garbage_collector
+from streamguard.runtime.native_threads import limit_blas_threads
+from streamguard.wiring import EngineGroup, build_embedder, build_engines
 
 __all__ = ["add_arguments", "run", "topic_layout"]
 
@@ -55,7 +55,7 @@ def topic_layout(settings: Settings) -> dict[str, int]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Entry point of ``streamguard worker``."""
-    from streamguard.broker import EmbeddedBroker, create_topics
+    from streamguard.devtools.broker import EmbeddedBroker, create_topics
 
     with ExitStack() as stack:
         if settings.is_embedded:
@@ -144,8 +144,8 @@ def _run_faust(
         override_logging=False,
         redirect_stdouts=False,
     )
-    tune_garbage_collector()  # see streamguard.heap: ~17% of the CPU went to the collector
-    limit_blas_threads()  # see streamguard.native_threads: a spinning BLAS thread, ~17% of a core
+    tune_garbage_collector()  # see streamguard.runtime.heap: ~17% of the CPU went to the collector
+    limit_blas_threads()  # runtime.native_threads: a spinning BLAS thread took ~17% of a core
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

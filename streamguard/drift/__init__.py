@@ -1,34 +1,16 @@
-"""Drift and anomaly detection: embeddings, schema drift, semantic drift, anomalous records.
+"""Drift detection: schema drift and semantic drift per stream.
 
-Pure logic, no Kafka: :class:`DriftEngine` is a
-:class:`~streamguard.pipeline.PipelineObserver`; the worker and ``check`` wire it in.
+Pure logic, no Kafka, no metrics: :class:`DriftEngine` is a
+:class:`~streamguard.pipeline.PipelineObserver`; :mod:`streamguard.wiring` builds it and
+:mod:`streamguard.observability.drift` exports what it measures.
 """
 
-from streamguard.drift.anomaly import NumericAnomaly, TextSurprise
-from streamguard.drift.batcher import MicroBatcher
-from streamguard.drift.cache import EmbeddingCache
-from streamguard.drift.embedder import Embedder, HashingEmbedder, TransformerEmbedder
 from streamguard.drift.engine import DriftEngine
-from streamguard.drift.findings import Finding
-from streamguard.drift.metrics import DriftMetrics
 from streamguard.drift.schema_drift import SchemaDriftDetector
 from streamguard.drift.semantic_drift import SemanticDriftDetector
-from streamguard.drift.wiring import EngineGroup, build_embedder, build_engines
 
 __all__ = [
     "DriftEngine",
-    "DriftMetrics",
-    "Embedder",
-    "EmbeddingCache",
-    "EngineGroup",
-    "Finding",
-    "HashingEmbedder",
-    "MicroBatcher",
-    "NumericAnomaly",
     "SchemaDriftDetector",
     "SemanticDriftDetector",
-    "TextSurprise",
-    "TransformerEmbedder",
-    "build_embedder",
-    "build_engines",
 ]

@@ -12,9 +12,9 @@
 
 Examples
 --------
->>> from streamguard.drift.embedder import HashingEmbedder
+>>> from streamguard.embed.embedder import HashingEmbedder
 >>> from streamguard.pipeline import RecordPipeline
->>> from streamguard.records import SourcePosition
+>>> from streamguard.events.records import SourcePosition
 >>> import orjson
 >>> engine = DriftEngine("product", embedder=HashingEmbedder(dim=32), synchronous=True)
 >>> pipeline = RecordPipeline("product", observers=[engine])
@@ -39,23 +39,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamguard.drift.anomaly import (
+from streamguard.anomaly.models import (
     KeyedPrice,
     NumericAnomaly,
     RunningStats,
     TextSurprise,
     z_to_scores,
 )
-from streamguard.drift.batcher import Item, MicroBatcher, embed_items
-from streamguard.drift.cache import EmbeddingCache
-from streamguard.drift.embedder import Embedder
-from streamguard.drift.findings import Finding
-from streamguard.drift.metrics import DriftMetrics
 from streamguard.drift.schema_drift import SchemaDriftDetector
 from streamguard.drift.semantic_drift import SemanticDriftDetector
+from streamguard.embed.batcher import Item, MicroBatcher, embed_items
+from streamguard.embed.cache import EmbeddingCache
+from streamguard.embed.embedder import Embedder
+from streamguard.events.findings import Finding
 from streamguard.events.models import BEHAVIOR_EVENT_TYPES, PRODUCT_OPS, BehaviorEvent, ProductEvent
-from streamguard.metrics import observe_many
-from streamguard.records import Outcome, SourcePosition
+from streamguard.events.records import Outcome, SourcePosition
+from streamguard.observability.drift import DriftMetrics
+from streamguard.observability.metrics import observe_many
 
 __all__ = ["SURPRISE_FIELDS", "TEXT_FIELDS", "DriftEngine", "dispatch_batch", "export_batcher"]
 
@@ -120,7 +120,7 @@ class _Centroid:
         scores.update(zip(texts, self.score_cosines(cosines).tolist(), strict=True))
 
     def score_cosines(self, cosines: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """:func:`~streamguard.drift.anomaly.z_to_score` of each cosine's distance below
+        """:func:`~streamguard.anomaly.models.z_to_score` of each cosine's distance below
         the usual cosine, in spreads: the score of each text whose cosine it is."""
         return z_to_scores((self.usual - cosines) / self.spread, _CENTROID_Z_FLOOR, 3.0)
 

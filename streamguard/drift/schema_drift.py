@@ -21,7 +21,7 @@ event type); latched blocks do not join the reference.
 
 Examples
 --------
->>> from streamguard.records import SourcePosition
+>>> from streamguard.events.records import SourcePosition
 >>> d = SchemaDriftDetector("product", ["event_id", "op", "price"], clock=lambda: 0.0)
 >>> found = []
 >>> for i in range(600):
@@ -40,8 +40,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from streamguard.drift.findings import Finding
-from streamguard.records import SourcePosition
+from streamguard.events.findings import Finding
+from streamguard.events.records import SourcePosition
 
 __all__ = ["SchemaDriftDetector", "json_type"]
 

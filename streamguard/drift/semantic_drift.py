@@ -32,8 +32,8 @@ Only values that leave the support count here, and:
 Examples
 --------
 >>> import numpy as np
->>> from streamguard.drift.embedder import HashingEmbedder
->>> from streamguard.records import SourcePosition
+>>> from streamguard.embed.embedder import HashingEmbedder
+>>> from streamguard.events.records import SourcePosition
 >>> embed = HashingEmbedder(dim=64).embed
 >>> d = SemanticDriftDetector("product", "category", block_size=50, warmup=100,
 ...                           clock=lambda: 0.0)
@@ -60,8 +60,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from streamguard.drift.findings import Finding
-from streamguard.records import SourcePosition
+from streamguard.events.findings import Finding
+from streamguard.events.records import SourcePosition
 
 __all__ = ["BlockStats", "SemanticDriftDetector", "binomial_upper"]
 

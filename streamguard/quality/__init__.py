@@ -1,6 +1,7 @@
-"""Online data-quality scores per stream: dimensions, a composite, drop findings, gauges.
+"""Online data-quality scores per stream: dimensions, a composite, drop findings.
 
-See :mod:`streamguard.quality.scorer` for the model and its weights.
+See :mod:`streamguard.quality.scorer` for the model and its weights. Pure logic: the
+scores are exported by :mod:`streamguard.observability.quality`.
 """
 
 from streamguard.quality.detector import Drop, DropDetector
@@ -12,14 +13,12 @@ from streamguard.quality.dimensions import (
     Uniqueness,
     Validity,
 )
-from streamguard.quality.metrics import QualityMetrics
 from streamguard.quality.scorer import (
     DEFAULT_WEIGHTS,
     DIMENSIONS,
     QualityScorer,
     QualitySnapshot,
 )
-from streamguard.quality.wiring import build_scorers
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -29,11 +28,9 @@ __all__ = [
     "Consistency",
     "Drop",
     "DropDetector",
-    "QualityMetrics",
     "QualityScorer",
     "QualitySnapshot",
     "Timeliness",
     "Uniqueness",
     "Validity",
-    "build_scorers",
 ]

@@ -7,8 +7,8 @@ from operator import itemgetter
 from typing import Any, Final
 
 from streamguard.events.models import BEHAVIOR_EVENT_TYPES, PRICED_EVENT_TYPES, PRODUCT_OPS
+from streamguard.quality.tally import GAP_FIELDS
 from streamguard.quality.window import DEFAULT_FADING_FACTOR, WindowedRate
-from streamguard.tally import GAP_FIELDS
 
 __all__ = ["Completeness", "applicable_fields"]
 

@@ -158,7 +158,7 @@ class Consistency(_OneRate):
     """Behaviour events against the catalogue: product known, price close to its price.
 
     ``catalogue`` is anything with ``.get(product_id) -> mapping | None`` (see
-    :class:`streamguard.repair.Catalogue`). A price is consistent when it is within
+    :class:`streamguard.repair.rules.Catalogue`). A price is consistent when it is within
     ``price_tolerance`` (relative) of the catalogue price in the same currency. A
     record scores 1.0, 0.5 (price off) or 0.0 (unknown product).
 

@@ -19,7 +19,7 @@ Examples
 --------
 >>> import orjson
 >>> from streamguard.pipeline import RecordPipeline
->>> from streamguard.records import SourcePosition
+>>> from streamguard.events.records import SourcePosition
 >>> now = 1_800_000_000.0
 >>> scorer = QualityScorer("behavior", clock=lambda: now)
 >>> pipeline = RecordPipeline("behavior", clock=lambda: now, observers=[scorer])
@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from streamguard.events.records import Outcome, SourcePosition, format_ts
 from streamguard.quality.detector import Drop, DropDetector
 from streamguard.quality.dimensions import (
     DEFAULT_FADING_FACTOR,
@@ -55,7 +56,6 @@ from streamguard.quality.dimensions import (
     Uniqueness,
     Validity,
 )
-from streamguard.records import Outcome, SourcePosition, format_ts
 
 __all__ = [
     "DEFAULT_WEIGHTS",

@@ -8,11 +8,10 @@
 * :mod:`.evaluate` — ``streamguard eval-recommender``.
 """
 
-from streamguard.recommender.config import DEFAULT_EVENT_WEIGHTS, RecommenderConfig
-from streamguard.recommender.metrics import RecommenderMetrics
 from streamguard.recommender.model import ALGORITHM, CooccurrenceRecommender
+from streamguard.recommender.params import DEFAULT_EVENT_WEIGHTS, RecommenderConfig
 from streamguard.recommender.popularity import PopularityRanking
-from streamguard.recommender.records import recommendation_record
+from streamguard.recommender.recommendation import recommendation_record
 from streamguard.recommender.refresh import RefreshPolicy
 from streamguard.recommender.service import RecommenderService
 from streamguard.recommender.snapshot import (
@@ -30,7 +29,6 @@ __all__ = [
     "CooccurrenceRecommender",
     "PopularityRanking",
     "RecommenderConfig",
-    "RecommenderMetrics",
     "RecommenderService",
     "RefreshPolicy",
     "SnapshotError",

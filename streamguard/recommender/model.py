@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from streamguard.recommender._events import interaction
-from streamguard.recommender.config import RecommenderConfig
+from streamguard.recommender.params import RecommenderConfig
 from streamguard.recommender.popularity import PopularityRanking
 
 __all__ = ["ALGORITHM", "CooccurrenceRecommender"]

@@ -52,13 +52,13 @@ import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
-from streamguard.child_process import accept_parent, messages, start_child, stop_child
-from streamguard.recommender.config import RecommenderConfig
-from streamguard.recommender.metrics import RecommenderMetrics, RecommenderProcessMetrics
+from streamguard.observability.recommender import RecommenderMetrics, RecommenderProcessMetrics
 from streamguard.recommender.model import CooccurrenceRecommender
+from streamguard.recommender.params import RecommenderConfig
 from streamguard.recommender.refresh import RefreshPolicy
 from streamguard.recommender.service import RecommenderService
 from streamguard.recommender.snapshot import read_snapshot, write_atomic
+from streamguard.runtime.child import accept_parent, messages, start_child, stop_child
 
 __all__ = ["RecommenderProcess", "RecommenderProcessError", "RecommenderSpec", "serve_child"]
 

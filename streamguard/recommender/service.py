@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from streamguard.recommender.metrics import RecommenderMetrics
+from streamguard.observability.recommender import RecommenderMetrics
 from streamguard.recommender.model import CooccurrenceRecommender
-from streamguard.recommender.records import recommendation_record
+from streamguard.recommender.recommendation import recommendation_record
 from streamguard.recommender.refresh import RefreshPolicy
 
 __all__ = ["RecommenderService"]

@@ -30,8 +30,8 @@ from typing import Any
 
 import orjson
 
-from streamguard.recommender.config import RecommenderConfig
 from streamguard.recommender.model import ALGORITHM, CooccurrenceRecommender, _User
+from streamguard.recommender.params import RecommenderConfig
 from streamguard.recommender.popularity import PopularityRanking
 
 __all__ = [

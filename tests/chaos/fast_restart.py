@@ -15,10 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from streamguard.broker import EmbeddedBroker
+from streamguard.devtools.broker import EmbeddedBroker
 from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
-from tests.integration.worker_harness import (
+from streamguard.testing.worker_harness import (
     Topics,
     WorkerProcess,
     assert_exactly_one_destination,

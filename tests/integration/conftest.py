@@ -1,6 +1,6 @@
 """Fixtures for tests that speak the real Kafka protocol to the embedded broker.
 
-``broker``: one :class:`~streamguard.broker.EmbeddedBroker` for the whole session
+``broker``: one :class:`~streamguard.devtools.broker.EmbeddedBroker` for the whole session
 (memory storage: tests must use their own topics, see ``topic_name``).
 ``client_options`` / ``consumer_options``: aiokafka keyword arguments with short timeouts,
 so group joins and failures take seconds, not minutes.
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from streamguard.broker import EmbeddedBroker
+from streamguard.devtools.broker import EmbeddedBroker
 
 _CLIENT_OPTIONS: dict[str, Any] = {
     "request_timeout_ms": 5000,

@@ -17,16 +17,16 @@ from pathlib import Path
 import pytest
 
 from streamguard.alerts.targets import verify_signature
-from streamguard.broker import EmbeddedBroker
+from streamguard.devtools.broker import EmbeddedBroker
 from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
-from tests.integration.test_dashboards_prometheus import PrometheusServer
-from tests.integration.worker_harness import (
+from streamguard.testing.worker_harness import (
     new_worker,
     produce,
     read_outputs,
     wait_until,
 )
+from tests.integration.test_dashboards_prometheus import PrometheusServer
 from tests.unit.alert_receiver import Receiver
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streamguard import cli
-from streamguard.broker import BrokerError, EmbeddedBroker, create_topics, true_end_offsets
+from streamguard.devtools.broker import BrokerError, EmbeddedBroker, create_topics, true_end_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -219,7 +219,7 @@ def test_stop_after_the_broker_died(caplog: pytest.LogCaptureFixture) -> None:
     pid = broker.pid
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not broker.running, what="the killed broker to exit")
-    with caplog.at_level(logging.WARNING, logger="streamguard.broker"):
+    with caplog.at_level(logging.WARNING, logger="streamguard.devtools.broker"):
         broker.stop()
     assert "had already exited" in caplog.text
     assert not pid_exists(pid)
@@ -289,7 +289,7 @@ def test_create_topics_is_idempotent(
         topics = {plain: 3, compacted: 2}
         await create_topics(broker.bootstrap, topics, compacted={compacted}, **client_options)
         await create_topics(broker.bootstrap, topics, compacted={compacted}, **client_options)
-        with caplog.at_level(logging.WARNING, logger="streamguard.broker"):
+        with caplog.at_level(logging.WARNING, logger="streamguard.devtools.broker"):
             await create_topics(broker.bootstrap, {plain: 5}, **client_options)
         await create_topics(broker.bootstrap, {}, **client_options)
         return await describe_topics(broker.bootstrap, [plain, compacted])
@@ -428,7 +428,7 @@ def run_broker_command(
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_broker_command_prints_address_and_stops_on_signal(sig: signal.Signals) -> None:
-    returncode, _, stderr = run_broker_command(["-m", "streamguard.broker"], sig)
+    returncode, _, stderr = run_broker_command(["-m", "streamguard.devtools.broker"], sig)
     assert returncode == 0, stderr
     assert "stopped" in stderr
 
@@ -452,7 +452,7 @@ def test_broker_command_via_cli_main_alone() -> None:
         command = ["-c", script.replace("LEVEL", repr(level))]
         returncode, _, stderr = run_broker_command(command, signal.SIGTERM)
         assert returncode == 0, stderr
-        assert ("INFO streamguard.broker" in stderr) is shown, stderr
+        assert ("INFO streamguard.devtools.broker" in stderr) is shown, stderr
 
 
 def test_broker_command_takes_its_port_from_settings() -> None:
@@ -461,7 +461,7 @@ def test_broker_command_takes_its_port_from_settings() -> None:
         port = sock.getsockname()[1]
     env = {**hermetic_env(), "STREAMGUARD_BROKER": f"kafka://127.0.0.1:{port}"}
     returncode, served, stderr = run_broker_command(
-        ["-m", "streamguard.broker"], signal.SIGTERM, env=env
+        ["-m", "streamguard.devtools.broker"], signal.SIGTERM, env=env
     )
     assert returncode == 0, stderr
     assert int(served) == port
@@ -469,7 +469,7 @@ def test_broker_command_takes_its_port_from_settings() -> None:
 
 def test_broker_command_fails_on_a_taken_port(broker: EmbeddedBroker) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "streamguard.broker", "--port", str(broker.port)],
+        [sys.executable, "-m", "streamguard.devtools.broker", "--port", str(broker.port)],
         cwd=REPO,
         env=hermetic_env(),
         capture_output=True,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from streamguard.broker import EmbeddedBroker, create_topics
+from streamguard.devtools.broker import EmbeddedBroker, create_topics
 from streamguard.sources.synthetic import generate
-from tests.integration.worker_harness import (
+from streamguard.testing.worker_harness import (
     WorkerProcess,
     assert_exactly_one_destination,
     free_port,

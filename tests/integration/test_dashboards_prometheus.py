@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamguard.broker import EmbeddedBroker
 from streamguard.dashboards import DASHBOARDS, Query
+from streamguard.devtools.broker import EmbeddedBroker
 from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
-from tests.integration.worker_harness import (
+from streamguard.testing.worker_harness import (
     Topics,
     WorkerProcess,
     free_port,
@@ -47,8 +47,8 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 RECORDS = 600
 
 #: What the workers must have samples of after the traffic: the pipeline's metrics
-#: (streamguard/metrics.py) and the unlabelled families that prove the drift engine and
-#: the recommender are wired in. Written out, not derived, so an empty /metrics cannot
+#: (streamguard/observability/metrics.py) and the unlabelled families that prove the drift
+#: engine and the recommender are wired in. Written out, not derived, so an empty /metrics cannot
 #: make the test vacuous.
 CORE_SAMPLES = frozenset(
     {

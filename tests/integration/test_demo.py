@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.integration.worker_harness import REPO, free_port
+from streamguard.testing.worker_harness import REPO, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streamguard.broker import EmbeddedBroker, create_topics
-from tests.integration.worker_harness import new_worker
+from streamguard.devtools.broker import EmbeddedBroker, create_topics
+from streamguard.testing.worker_harness import new_worker
 from tests.unit import drift_scenarios as sc
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streamguard.broker import EmbeddedBroker
+from streamguard.devtools.broker import EmbeddedBroker
 from streamguard.sources.fault_kinds import GeneratedRecord
-from tests.integration.worker_harness import (
+from streamguard.testing.worker_harness import (
     new_worker,
     produce,
 )

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from streamguard.broker import EmbeddedBroker
 from streamguard.config import Settings
+from streamguard.devtools.broker import EmbeddedBroker
 from streamguard.sources.synthetic import generate
-from tests.integration.worker_harness import (
+from streamguard.testing.worker_harness import (
     new_worker,
     produce,
     read_outputs,

@@ -21,11 +21,11 @@ import trustme
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from streamguard.broker import EmbeddedBroker
 from streamguard.config import Settings
+from streamguard.devtools.broker import EmbeddedBroker
 from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
-from tests.integration.worker_harness import (
+from streamguard.testing.worker_harness import (
     assert_exactly_one_destination,
     free_port,
     new_worker,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from streamguard.broker import EmbeddedBroker
+from streamguard.devtools.broker import EmbeddedBroker
 from streamguard.sources.fault_kinds import FaultMix, GeneratedRecord
 from streamguard.sources.synthetic import generate
-from tests.integration.worker_harness import (
+from streamguard.testing.worker_harness import (
     Topics,
     WorkerProcess,
     assert_exactly_one_destination,

@@ -203,7 +203,7 @@ def run_check(
     embedder: Any = None,
 ) -> list[Record]:
     """Write ``records`` as a JSON-lines file, run ``check`` on it, return its findings."""
-    from streamguard.check import check_file
+    from streamguard.commands.check import check_file
     from streamguard.config import Settings
 
     folder.mkdir(parents=True, exist_ok=True)

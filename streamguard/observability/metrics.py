@@ -1,0 +1,316 @@
+"""Prometheus metrics of the worker, and its small HTTP server (/metrics, /healthz, /readyz).
+
+Metrics are updated once per batch, not per record, from a
+:class:`~streamguard.quality.tally.RunTally`-like batch summary. Label values are bounded:
+``field`` comes from the schema, anything else is bucketed as ``_other``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import (
+    Counter as PromCounter,
+)
+
+from streamguard.events.models import BehaviorEvent, ProductEvent
+from streamguard.events.records import CORRECTION_RULES, REASON_CODES, Outcome
+from streamguard.runtime.heap import CollectionTimer
+
+__all__ = ["Health", "MetricsServer", "WorkerMetrics", "bounded_field", "observe_many"]
+
+log = logging.getLogger(__name__)
+
+_KNOWN_FIELDS = frozenset(BehaviorEvent.model_fields) | frozenset(ProductEvent.model_fields)
+_KNOWN_REASONS = frozenset(REASON_CODES)
+_KNOWN_RULES = frozenset(CORRECTION_RULES)
+OTHER = "_other"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def bounded_field(field: str | None) -> str:
+    """A label value for a field name: schema fields as they are, others bucketed.
+
+    >>> bounded_field("price"), bounded_field("utm_campaign_123"), bounded_field(None)
+    ('price', '_other', '_record')
+    """
+    if field is None:
+        return "_record"
+    return field if field in _KNOWN_FIELDS else OTHER
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """``histogram.observe(v)`` for each value, with one increment per bucket touched.
+
+    ``Histogram.observe`` scans the bounds in Python and takes two locks per value (a few
+    µs); a batch's latencies and anomaly scores fall in a handful of buckets, so this
+    counts them first. It reads the histogram's internals (``_upper_bounds``,
+    ``_buckets``, ``_sum``, the same in every prometheus-client release with
+    ``Histogram``); where they are missing it observes one value at a time.
+    ``tests/unit/observability/test_metrics.py`` checks it exports what the one-by-one calls would.
+
+    >>> from prometheus_client import CollectorRegistry
+    >>> h = Histogram("h", "doc", buckets=(1.0, 5.0), registry=CollectorRegistry())
+    >>> observe_many(h, [0.5, 0.7, 3.0, 99.0])
+    >>> [(s.labels.get("le"), s.value) for s in next(iter(h.collect())).samples][:4]
+    [('1.0', 2.0), ('5.0', 3.0), ('+Inf', 4.0), (None, 4.0)]
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:
+            histogram.observe(value)
+        return
+    counts: Counter[int] = Counter()
+    for value in values:
+        if value == value:  # a NaN lands in no bucket, as in Histogram.observe
+            counts[bisect_left(bounds, value)] += 1
+    for index, count in counts.items():  # the last bound is +Inf: every index is a bucket
+        buckets[index].inc(count)
+    if values:
+        total.inc(math.fsum(values))
+
+
+class WorkerMetrics:
+    """The worker's metric families, in their own registry (tests build their own)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.records_in = PromCounter(
+            "streamguard_records_in_total", "Records consumed.", ["stream"], registry=r
+        )
+        self.records_out = PromCounter(
+            "streamguard_records_out_total",
+            "Records written, by outcome (valid, corrected, quarantine).",
+            ["stream", "outcome"],
+            registry=r,
+        )
+        self.reasons = PromCounter(
+            "streamguard_quarantine_reasons_total",
+            "Quarantine reasons (a record may have several).",
+            ["stream", "reason", "field"],
+            registry=r,
+        )
+        self.corrections = PromCounter(
+            "streamguard_corrections_total",
+            "Repairs made, by rule and field.",
+            ["stream", "rule", "field"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "streamguard_batch_processing_seconds",
+            "Time to process one batch and have its outputs acknowledged.",
+            ["stream"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_records = Histogram(
+            "streamguard_batch_records",
+            "Records per processed batch.",
+            ["stream"],
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+            registry=r,
+        )
+        self.record_latency = Histogram(
+            "streamguard_record_latency_seconds",
+            "From the input record's Kafka timestamp to its output being acknowledged.",
+            ["stream"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "streamguard_consumer_lag_records",
+            "Records behind the partition's high watermark (from fetched data).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.skips_recovered = PromCounter(
+            "streamguard_skipped_records_reread_total",
+            "Records the group consumer skipped (around rebalances and restarts) that were "
+            "re-read on the side and processed.",
+            ["topic"],
+            registry=r,
+        )
+        self.intake_refetched = PromCounter(
+            "streamguard_intake_records_refetched_total",
+            "Fetched source records set aside unhandled because a rebalance began or ended "
+            "first; they are read again from the committed offsets.",
+            registry=r,
+        )
+        self.ready = Gauge(
+            "streamguard_worker_ready", "1 when the worker is ready to process.", registry=r
+        )
+        self.catalogue_products = Gauge(
+            "streamguard_catalogue_products", "Products in the catalogue table.", registry=r
+        )
+        self.dedupe_entries = Gauge(
+            "streamguard_dedupe_entries",
+            "Event ids the worker's dedupe indexes hold (bounded by "
+            "STREAMGUARD_DEDUPE_WORKER_MAX_ENTRIES).",
+            registry=r,
+        )
+        self.gc_collections = PromCounter(
+            "streamguard_gc_collections_total",
+            "Garbage-collector runs in the worker process, by generation (2: full).",
+            ["generation"],
+            registry=r,
+        )
+        self.gc_pause_seconds = PromCounter(
+            "streamguard_gc_pause_seconds_total",
+            "Seconds the worker process was paused in the garbage collector, by generation.",
+            ["generation"],
+            registry=r,
+        )
+        self._gc_exported = CollectionTimer()  # the totals exported so far
+
+    def observe_collector(self, timer: CollectionTimer) -> None:
+        """Add what ``timer`` counted since the last call to the collector counters."""
+        done = self._gc_exported
+        for generation in range(3):
+            runs = timer.collections[generation] - done.collections[generation]
+            seconds = timer.seconds[generation] - done.seconds[generation]
+            if runs > 0:
+                label = str(generation)
+                self.gc_collections.labels(label).inc(runs)
+                self.gc_pause_seconds.labels(label).inc(max(seconds, 0.0))
+                done.collections[generation] += runs
+                done.seconds[generation] += seconds
+
+    def observe_batch(
+        self,
+        stream: str,
+        outcomes: Iterable[Outcome],
+        *,
+        seconds: float,
+        latencies: Iterable[float] = (),
+    ) -> None:
+        """Account for one processed batch (one call per batch keeps metrics cheap)."""
+        statuses: Counter[str] = Counter()
+        reasons: Counter[tuple[str, str]] = Counter()
+        rules: Counter[tuple[str, str]] = Counter()
+        for outcome in outcomes:
+            statuses[outcome.status] += 1
+            for reason in outcome.reasons:
+                code = reason.code if reason.code in _KNOWN_REASONS else OTHER
+                reasons[code, bounded_field(reason.field)] += 1
+            for correction in outcome.corrections:
+                rule = correction.rule if correction.rule in _KNOWN_RULES else OTHER
+                rules[rule, bounded_field(correction.field)] += 1
+        total = sum(statuses.values())
+        self.records_in.labels(stream).inc(total)
+        for status, count in statuses.items():
+            self.records_out.labels(stream, status).inc(count)
+        for (code, field), count in reasons.items():
+            self.reasons.labels(stream, code, field).inc(count)
+        for (rule, field), count in rules.items():
+            self.corrections.labels(stream, rule, field).inc(count)
+        self.batch_seconds.labels(stream).observe(seconds)
+        self.batch_records.labels(stream).observe(total)
+        observe_many(self.record_latency.labels(stream), [max(x, 0.0) for x in latencies])
+
+
+class Health:
+    """Liveness and readiness flags shared between the worker and the HTTP server."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live = True
+        self._ready: dict[str, bool] = {}
+
+    def set_condition(self, name: str, ok: bool) -> None:
+        """Set one readiness condition (e.g. ``assigned``, ``model``)."""
+        with self._lock:
+            self._ready[name] = ok
+
+    def require(self, *names: str) -> None:
+        """Declare conditions that must all be true before the worker is ready."""
+        with self._lock:
+            for name in names:
+                self._ready.setdefault(name, False)
+
+    def set_live(self, live: bool) -> None:
+        """Mark the process alive or dead."""
+        with self._lock:
+            self._live = live
+
+    @property
+    def live(self) -> bool:
+        """True while the worker's loop is running."""
+        return self._live
+
+    def readiness(self) -> tuple[bool, dict[str, bool]]:
+        """Whether ready, and each condition."""
+        with self._lock:
+            conditions = dict(self._ready)
+        return bool(conditions) and all(conditions.values()), conditions
+
+
+class MetricsServer:
+    """A threaded HTTP server for /metrics, /healthz and /readyz, off the event loop."""
+
+    def __init__(self, host: str, port: int, metrics: WorkerMetrics, health: Health) -> None:
+        registry, health_ref = metrics.registry, health
+        ready_gauge = metrics.ready
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    ready_gauge.set(1 if health_ref.readiness()[0] else 0)
+                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                elif path == "/healthz":
+                    ok = health_ref.live
+                    self._send(200 if ok else 503, b"ok\n" if ok else b"dead\n")
+                elif path == "/readyz":
+                    ok, conditions = health_ref.readiness()
+                    body = "".join(
+                        f"{k} {'ok' if v else 'waiting'}\n" for k, v in conditions.items()
+                    )
+                    self._send(200 if ok else 503, body.encode())
+                else:
+                    self._send(404, b"not found\n")
+
+            def _send(self, status: int, body: bytes, ctype: str = "text/plain") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                log.debug("http: " + format, *args)
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="streamguard-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when started with port 0)."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,213 @@
+"""Build the engine from :class:`~streamguard.config.Settings`: one embedder, one cache and
+one batcher shared by the stream engines (the worker), or synchronous engines (``check``).
+
+Examples
+--------
+>>> from streamguard.config import Settings
+>>> engines = build_engines(Settings(model="hashing"), ("behavior", "product"), synchronous=True)
+>>> sorted(engines), engines["product"].cache is engines["behavior"].cache
+(['behavior', 'product'], True)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import CollectorRegistry
+
+from streamguard.config import Settings
+from streamguard.drift.engine import DriftEngine, dispatch_batch, export_batcher
+from streamguard.embed.batcher import MicroBatcher
+from streamguard.embed.cache import EmbeddingCache
+from streamguard.embed.embedder import Device, Embedder, HashingEmbedder, TransformerEmbedder
+from streamguard.embed.process import ProcessEmbedder
+from streamguard.observability.drift import DriftMetrics
+from streamguard.quality.scorer import QualityScorer
+
+__all__ = [
+    "HASHING",
+    "EngineGroup",
+    "LazyEmbedder",
+    "build_embedder",
+    "build_engines",
+    "build_scorers",
+]
+
+#: ``STREAMGUARD_MODEL`` value that selects the model-free hashing embedder.
+HASHING = "hashing"
+
+
+@functools.lru_cache(maxsize=2)
+def _load(model: str, device: Device) -> TransformerEmbedder:
+    # One copy per process: check runs and tests reuse the loaded weights. On CPU, leave
+    # a core to the pipeline: the model must never starve validation.
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    return TransformerEmbedder(model, device=device, threads=threads if device != "cuda" else None)
+
+
+class LazyEmbedder:
+    """Loads the model on first use, so runs that never see a text never pay for it.
+
+    >>> lazy = LazyEmbedder(lambda: HashingEmbedder(dim=8))
+    >>> lazy.loaded, lazy.embed(["a"]).shape, lazy.loaded
+    (False, (1, 8), True)
+    """
+
+    def __init__(self, factory: Callable[[], Embedder]) -> None:
+        self._factory = factory
+        self._model: Embedder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """True once the model was loaded."""
+        return self._model is not None
+
+    def _get(self) -> Embedder:
+        with self._lock:
+            if self._model is None:
+                self._model = self._factory()
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        """The model's vector length (loads it)."""
+        return self._get().dim
+
+    @property
+    def device(self) -> str:
+        """Where the model runs (``cpu`` until it is loaded)."""
+        return str(getattr(self._model, "device", "cpu"))
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Embed with the model (loading it first if needed)."""
+        return self._get().embed(texts)
+
+
+def build_embedder(settings: Settings, *, isolated: bool = False) -> Embedder:
+    """The embedder ``settings.model`` / ``settings.device`` name, loaded on first use.
+
+    ``isolated``: the long-running worker's choice; with ``settings.embedder_process``
+    the model runs in a child process (:class:`ProcessEmbedder`) rather than this one.
+    Close a :class:`ProcessEmbedder` when done (its child process ends).
+    """
+    if settings.model == HASHING:
+        return HashingEmbedder()
+    factory = functools.partial(_load, settings.model, settings.device)
+    if isolated and settings.embedder_process:
+        return ProcessEmbedder(factory)
+    return LazyEmbedder(factory)
+
+
+class EngineGroup(dict[str, DriftEngine]):
+    """Engines by stream, plus the shared batcher's lifecycle and metrics."""
+
+    def __init__(
+        self,
+        engines: dict[str, DriftEngine],
+        batcher: MicroBatcher | None,
+        cache: EmbeddingCache,
+        metrics: DriftMetrics | None,
+    ) -> None:
+        super().__init__(engines)
+        self.batcher = batcher
+        self.cache = cache
+        self.metrics = metrics
+
+    def start(self) -> None:
+        """Start the shared embedding thread."""
+        if self.batcher is not None:
+            self.batcher.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush every engine and stop the shared thread."""
+        for engine in self.values():
+            engine.flush(timeout)
+        if self.batcher is not None:
+            self.batcher.stop(timeout)
+
+    def update_metrics(self) -> None:
+        """Export every engine's metrics and the shared batcher's (once per worker batch)."""
+        for engine in self.values():
+            engine.update_metrics()
+        if self.batcher is not None and self.metrics is not None:
+            export_batcher(self.batcher, self.cache, self.metrics)
+
+
+def build_engines(
+    settings: Settings,
+    streams: Iterable[str],
+    *,
+    synchronous: bool = False,
+    registry: CollectorRegistry | None = None,
+    embedder: Embedder | None = None,
+    **engine_options: Any,
+) -> EngineGroup:
+    """One :class:`DriftEngine` per stream sharing embedder, cache and (async) batcher.
+
+    ``registry``: export :class:`DriftMetrics` there (the worker's registry). ``embedder``:
+    use this one instead of loading ``settings.model`` (tests load the model once).
+    Other keyword arguments go to every :class:`DriftEngine`.
+    """
+    model = embedder if embedder is not None else build_embedder(settings)
+    cache = EmbeddingCache(settings.embed_cache_size)
+    metrics = DriftMetrics(registry) if registry is not None else None
+    batcher = None
+    if not synchronous:
+        batcher = MicroBatcher(
+            model,
+            on_batch=dispatch_batch,
+            cache=cache,
+            batch_size=settings.batch_size,
+            max_wait_ms=settings.max_batch_latency_ms,
+            max_queue=max(settings.embed_queue_size, settings.batch_size),
+            cpu_share=settings.embedder_cpu_share,
+        )
+    engines = {
+        stream: DriftEngine(
+            stream,
+            embedder=model,
+            cache=cache,
+            batcher=batcher,
+            synchronous=synchronous,
+            batch_size=settings.batch_size,
+            anomaly_threshold=settings.anomaly_threshold,
+            metrics=metrics,
+            **engine_options,
+        )
+        for stream in streams
+    }
+    return EngineGroup(engines, batcher, cache, metrics)
+
+
+def build_scorers(
+    settings: Settings, *, catalogue: Any = None, **overrides: Any
+) -> dict[str, QualityScorer]:
+    """One scorer per stream, configured from ``settings`` (the worker's wiring).
+
+    ``catalogue`` (``.get(product_id)``) enables consistency on the behaviour stream;
+    ``overrides`` go to every :class:`QualityScorer` (``weights``, ``clock``, ...).
+
+    >>> from streamguard.config import Settings
+    >>> scorers = build_scorers(Settings(quality_window=50), catalogue={}, max_window_s=2)
+    >>> sorted(scorers), scorers["behavior"].window, scorers["product"].max_window_s
+    (['behavior', 'product'], 50, 2)
+    >>> scorers["product"].catalogue is None
+    True
+    """
+    common: dict[str, Any] = {
+        "late_after_s": settings.quality_late_after_s,
+        "window": settings.quality_window,
+        "detector_min_windows": settings.quality_min_windows,
+        **overrides,
+    }
+    return {
+        "behavior": QualityScorer("behavior", catalogue=catalogue, **common),
+        "product": QualityScorer("product", **common),
+    }
