@@ -49,8 +49,8 @@ from rig import (
     rig,
 )
 
-from streamguard.devtools.broker import create_topics, true_end_offsets
 from streamguard.events.records import SourcePosition
+from streamguard.kafka.admin import create_topics, true_end_offsets
 from streamguard.pipeline import RecordPipeline
 from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate

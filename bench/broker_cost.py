@@ -27,7 +27,8 @@ from aiokafka import AIOKafkaConsumer
 from common import Figure, print_table, write_result
 from rig import PARTITIONS, cpu_seconds, produce
 
-from streamguard.devtools.broker import EmbeddedBroker, create_topics
+from streamguard.devtools.broker import EmbeddedBroker
+from streamguard.kafka.admin import create_topics
 
 _VALUE = b"x" * 200
 

@@ -32,8 +32,8 @@ from streamguard.alerts import AlertManager
 from streamguard.app.intake import BatchIntake
 from streamguard.app.produce import Output, PartitionBatchSender
 from streamguard.config import Settings
-from streamguard.devtools.broker import true_end_offsets
 from streamguard.events.records import Outcome, SourcePosition
+from streamguard.kafka.admin import true_end_offsets
 from streamguard.kafka.ledger import OffsetLedger, StallWatch
 from streamguard.kafka.side_reader import SourceRecord, read_range
 from streamguard.observability.metrics import Health, WorkerMetrics

@@ -55,7 +55,8 @@ def topic_layout(settings: Settings) -> dict[str, int]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Entry point of ``streamguard worker``."""
-    from streamguard.devtools.broker import EmbeddedBroker, create_topics
+    from streamguard.devtools.broker import EmbeddedBroker
+    from streamguard.kafka.admin import create_topics
 
     with ExitStack() as stack:
         if settings.is_embedded:

@@ -6,17 +6,13 @@ a Kafka Metadata request carrying its own, per-instance cluster id, so a port th
 other process grabbed in the meantime is never mistaken for ours. ``streamguard broker``
 (:func:`add_arguments` / :func:`run`) runs one in the foreground.
 
-The async helpers :func:`create_topics` and :func:`true_end_offsets` take a bootstrap
-address plus aiokafka client options (TLS/SASL, see
-:meth:`streamguard.config.Settings.kafka_client_options`), so they work against Apache
-Kafka as well.
+Topic creation and true end offsets (which work against Apache Kafka too) live in
+:mod:`streamguard.kafka.admin`.
 
 Known broker limits (see the project notes): no TLS listener in this build, no
 idempotent producer or transactions from aiokafka, no retention or compaction in memory
 storage, and ListOffsets(latest) reports the first offset of the last stored batch + 1
-instead of the true end: use :func:`true_end_offsets` wherever the end matters.
-
-Importing this module is cheap: aiokafka is imported inside the async helpers only.
+instead of the true end: use :func:`streamguard.kafka.admin.true_end_offsets`.
 """
 
 from __future__ import annotations
@@ -41,12 +37,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Collection, Iterable
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
-
-from streamguard.kafka.side_reader import start_plain_consumer
 
 if TYPE_CHECKING:
     from streamguard.config import Settings
@@ -55,10 +48,8 @@ __all__ = [
     "BrokerError",
     "EmbeddedBroker",
     "add_arguments",
-    "create_topics",
     "find_tansu_binary",
     "run",
-    "true_end_offsets",
 ]
 
 logger = logging.getLogger(__name__)
@@ -73,7 +64,6 @@ _PORT_IN_USE_MARKERS = ("AddrInUse", "Address in use", "Address already in use")
 _PORT_ATTEMPTS = 5
 _METADATA_API_KEY = 3
 _METADATA_VERSION = 4  # old enough for every Tansu/Kafka, new enough to carry cluster_id
-_TOPIC_ALREADY_EXISTS = 36
 _HEALTH_CHECK_INTERVAL_S = 0.5  # how often `streamguard broker` checks its child
 
 
@@ -620,143 +610,6 @@ class _Reader:
     def string(self) -> str | None:
         (length,) = struct.unpack(">h", self._take(2))
         return None if length < 0 else self._take(length).decode("utf-8", errors="replace")
-
-
-# --------------------------------------------------------------------------------------
-# Client helpers (aiokafka; they work against Apache Kafka too)
-# --------------------------------------------------------------------------------------
-
-
-async def create_topics(
-    bootstrap: str,
-    topics: dict[str, int],
-    *,
-    compacted: Collection[str] = frozenset(),
-    replication_factor: int = 1,
-    **client_options: Any,
-) -> None:
-    """Create ``topics`` (name -> partitions); topics that already exist are fine.
-
-    Names in ``compacted`` get ``cleanup.policy=compact`` (Tansu's memory storage
-    accepts but does not enforce it). An existing topic with a different partition count
-    is logged as a warning, not changed. ``client_options`` go to the aiokafka admin
-    client (TLS/SASL, timeouts). Raises the aiokafka error for any other failure.
-    """
-    unknown = set(compacted) - topics.keys()
-    if unknown:
-        raise ValueError(f"compacted names topics not being created: {sorted(unknown)}")
-    if not topics:
-        return
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import for_code
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
-    await admin.start()
-    try:
-        requested = [
-            NewTopic(
-                name,
-                num_partitions=partitions,
-                replication_factor=replication_factor,
-                topic_configs={"cleanup.policy": "compact"} if name in compacted else {},
-            )
-            for name, partitions in topics.items()
-        ]
-        response = await admin.create_topics(requested)
-        existing = []
-        for name, error_code, *rest in response.topic_errors:
-            if error_code == _TOPIC_ALREADY_EXISTS:
-                existing.append(name)
-            elif error_code != 0:
-                message = rest[0] if rest and rest[0] else ""
-                raise for_code(error_code)(f"cannot create topic {name!r}: {message}")
-        if existing:
-            for described in await admin.describe_topics(existing):
-                name, have = described["topic"], len(described["partitions"])
-                if have != topics[name]:
-                    logger.warning(
-                        "topic %s already exists with %d partitions, not %d",
-                        name,
-                        have,
-                        topics[name],
-                    )
-        logger.debug("topics ready: %s (already existed: %s)", sorted(topics), existing)
-    finally:
-        await admin.close()
-
-
-async def true_end_offsets(
-    bootstrap: str,
-    tps: Iterable[tuple[str, int]],
-    *,
-    timeout_s: float = 30.0,
-    confirm_ms: int = 200,
-    **client_options: Any,
-) -> dict[tuple[str, int], int]:
-    """The true end offset (last offset + 1) of each ``(topic, partition)``.
-
-    Tansu's ListOffsets(latest) answers the first offset of the last stored batch + 1,
-    so the plain ``end_offsets()`` is short by up to a batch. This asks for it anyway,
-    then reads forward from ``max(reported - 1, beginning)`` (the start of that last
-    batch) and returns the position after the last record. A partition is done when the
-    fetch high-watermark says so, or, if the high-watermark lags what was read, when
-    fetching yields nothing more for ``confirm_ms``. Correct on Apache Kafka too (one
-    short read per non-empty partition). Records appended concurrently may or may not
-    be counted. Raises ``TimeoutError`` after ``timeout_s`` seconds.
-    ``client_options`` go to the aiokafka consumer (TLS/SASL, fetch sizes, timeouts).
-    """
-    wanted = list(dict.fromkeys((str(topic), int(partition)) for topic, partition in tps))
-    if not wanted:
-        return {}
-    from aiokafka import TopicPartition
-
-    consumer = await start_plain_consumer(bootstrap, **client_options)
-    try:
-        async with asyncio.timeout(timeout_s):
-            partitions = [TopicPartition(topic, partition) for topic, partition in wanted]
-            beginning = await consumer.beginning_offsets(partitions)
-            reported = await consumer.end_offsets(partitions)
-            result = {tp: int(reported[tp]) for tp in partitions}
-            start = {
-                tp: max(int(reported[tp]) - 1, int(beginning[tp]))
-                for tp in partitions
-                if int(reported[tp]) > int(beginning[tp])
-            }
-            await _read_to_end(consumer, start, result, confirm_ms)
-    except TimeoutError:
-        raise TimeoutError(f"true end offsets not found within {timeout_s:g} s") from None
-    finally:
-        await consumer.stop()
-    return {(tp.topic, tp.partition): end for tp, end in result.items()}
-
-
-async def _read_to_end(
-    consumer: Any, start: dict[Any, int], result: dict[Any, int], confirm_ms: int
-) -> None:
-    """Fetch each partition of ``start`` from its offset to the end; update ``result``."""
-    if not start:
-        return
-    consumer.assign(list(start))
-    for tp, offset in start.items():
-        consumer.seek(tp, offset)
-    pending = set(start)
-    seen: set[Any] = set()
-    while pending:
-        batches = await consumer.getmany(*pending, timeout_ms=confirm_ms)
-        got = {tp for tp, records in batches.items() if records}
-        seen |= got
-        for tp in list(pending):
-            highwater = consumer.highwater(tp)
-            if highwater is None:
-                continue  # no fetch response since the seek yet
-            position = int(await consumer.position(tp))
-            if position < highwater:
-                continue  # the broker says there is more
-            if position == highwater or tp not in got:
-                # At the high-watermark, or past a lagging one with nothing more to read.
-                result[tp] = max(position if tp in seen else int(highwater), result[tp])
-                pending.discard(tp)
-                consumer.pause(tp)
 
 
 # --------------------------------------------------------------------------------------

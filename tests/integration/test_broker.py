@@ -23,7 +23,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streamguard import cli
-from streamguard.devtools.broker import BrokerError, EmbeddedBroker, create_topics, true_end_offsets
+from streamguard.devtools.broker import BrokerError, EmbeddedBroker
+from streamguard.kafka.admin import create_topics, true_end_offsets
 
 pytestmark = pytest.mark.integration
 

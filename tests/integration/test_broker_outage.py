@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from streamguard.devtools.broker import EmbeddedBroker, create_topics
+from streamguard.devtools.broker import EmbeddedBroker
+from streamguard.kafka.admin import create_topics
 from streamguard.sources.synthetic import generate
 from streamguard.testing.worker_harness import (
     WorkerProcess,

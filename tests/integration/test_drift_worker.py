@@ -13,7 +13,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streamguard.devtools.broker import EmbeddedBroker, create_topics
+from streamguard.devtools.broker import EmbeddedBroker
+from streamguard.kafka.admin import create_topics
 from streamguard.testing.worker_harness import new_worker
 from tests.unit import drift_scenarios as sc
 

@@ -12,7 +12,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from streamguard.app.produce import Output, PartitionBatchSender
-from streamguard.devtools.broker import EmbeddedBroker, create_topics, true_end_offsets
+from streamguard.devtools.broker import EmbeddedBroker
+from streamguard.kafka.admin import create_topics, true_end_offsets
 
 pytestmark = pytest.mark.integration
 

@@ -27,11 +27,11 @@ from streamguard.devtools.broker import (
     BrokerError,
     EmbeddedBroker,
     add_arguments,
-    create_topics,
     find_tansu_binary,
     run,
-    true_end_offsets,
 )
+from streamguard.kafka import admin as kafka_admin
+from streamguard.kafka.admin import create_topics, true_end_offsets
 
 # --- finding the binary ----------------------------------------------------------------------
 
@@ -367,7 +367,7 @@ class FakeConsumer:
 
 def read_to_end(consumer: FakeConsumer, start: dict[str, int]) -> dict[str, int]:
     result = dict.fromkeys(start, 0)
-    asyncio.run(broker_module._read_to_end(consumer, start, result, confirm_ms=10))
+    asyncio.run(kafka_admin._read_to_end(consumer, start, result, confirm_ms=10))
     return result
 
 
