@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# torch is pinned: an unpinned torch pulls gigabytes of CUDA wheels; 2.13.0 is the CPU build.
+# torch is pinned and installed first. PyPI's torch==2.13.0 for Linux is the CUDA build
+# (gigabytes of nvidia-* wheels); PyTorch's CPU index has the CPU build of the same
+# version: `make install TORCH_INDEX=https://download.pytorch.org/whl/cpu` (README).
+# Empty by default: the development machines and CI here carry the CPU wheel locally.
 TORCH  := torch==2.13.0
+TORCH_INDEX ?=
 DURATION ?= 60
 
 .PHONY: install test lint typecheck unit demo bench clean
@@ -14,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	command -v promtool >/dev/null || ./scripts/install-prometheus.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 

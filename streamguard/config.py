@@ -16,6 +16,7 @@ SecretStr('**********')
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -231,13 +232,16 @@ class Settings(BaseSettings):
         """TLS/SASL options passed through to every aiokafka client."""
         options: dict[str, Any] = {"security_protocol": self.security_protocol}
         if self.security_protocol in ("SSL", "SASL_SSL"):
-            from aiokafka.helpers import create_ssl_context
-
-            context = create_ssl_context(
-                cafile=str(self.ssl_cafile) if self.ssl_cafile else None,
-                certfile=str(self.ssl_certfile) if self.ssl_certfile else None,
-                keyfile=str(self.ssl_keyfile) if self.ssl_keyfile else None,
+            # The standard library's context, as aiokafka's create_ssl_context builds it
+            # (certificates required, system CAs unless a CA file is given): config
+            # stays free of the Kafka client.
+            context = ssl.create_default_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
             )
+            if self.ssl_certfile:
+                context.load_cert_chain(
+                    str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
+                )
             context.check_hostname = self.ssl_check_hostname
             options["ssl_context"] = context
         if self.security_protocol.startswith("SASL"):
