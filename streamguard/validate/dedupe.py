@@ -9,7 +9,9 @@ State lives in a ``MutableMapping`` (a dict here; a changelogged Faust table in 
 worker) so it can survive restarts. Entries are evicted first-in-first-out beyond
 ``max_entries``, and once older than the window in processing time (the clock is
 injectable). In the worker there is one index per input partition (``scope``), since a
-producer's retry of a record lands in the same partition as the original, and a
+producer's retry of a record lands in the same partition as the original; their keys
+carry the partition, so an id seen only in another partition is not a duplicate here
+(dedupe is per key partition, whichever worker holds which partitions), and a
 :class:`DedupeBudget` bounds the entries of all of them together, so a worker's memory
 does not grow with the number of partitions it is given.
 
@@ -110,6 +112,11 @@ class DedupeIndex:
         #: The bound in force: ``max_entries``, or less while sharing a budget.
         self.max_entries = max_entries
         self._store: MutableMapping[str, SeenEntry] = {} if store is None else store
+        # With a scope, keys carry the partition: a worker's table holds every partition it
+        # is assigned in one store, and an id first seen in another partition must not
+        # decide this one (or a record's outcome would depend on which worker holds which
+        # partitions, and change on replay after a rebalance). Dedupe is per key partition.
+        self._prefix = f"{scope[1]}:" if scope is not None else ""
         self._clock = clock
         self._window_ms = window_s * 1000.0
         # Insertion order for eviction: (inserted_at_s, event_id).
@@ -150,7 +157,8 @@ class DedupeIndex:
         if order and (order[0][0] < now - self.window_s or len(order) > self.max_entries):
             self._evict(now)
         store = self._store
-        seen = store.get(event_id)
+        key = self._prefix + event_id if self._prefix else event_id
+        seen = store.get(key)
         if seen is not None:
             first = SourcePosition(str(seen[0]), int(seen[1]), int(seen[2]))
             if first == source:
@@ -159,8 +167,8 @@ class DedupeIndex:
                 return first
         # A tuple of scalars: smaller than a list, and the garbage collector stops
         # tracking it, so a million entries do not slow every full collection.
-        store[event_id] = (source.topic, source.partition, source.offset, event_time_ms, now)
-        order.append((now, event_id))
+        store[key] = (source.topic, source.partition, source.offset, event_time_ms, now)
+        order.append((now, key))
         if len(order) > self.max_entries:
             self._evict(now)  # never hold more than max_entries
         return None

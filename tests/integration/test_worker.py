@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from streamguard.devtools.broker import EmbeddedBroker
@@ -211,3 +214,46 @@ def test_dedupe_state_survives_a_restart(
             assert reason["code"] == "duplicate"
             assert reason["message"].endswith("/".join(map(str, original))), reason
     assert second.stop() == 0
+
+
+def test_dedupe_is_per_key_partition(
+    broker: EmbeddedBroker, worker_factory: tuple[Topics, WorkerProcess, WorkerProcess]
+) -> None:
+    """README, "Dedupe is per input partition": a copy of an ``event_id`` under the same key
+    is a duplicate; a copy under a key that lands in another partition is delivered clean."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    topics, worker, _ = worker_factory
+    [original] = [r for r in generate("behavior", 50, seed=43) if r.expected == "valid"][:1]
+    partitioner = DefaultPartitioner()
+    partitions = [0, 1, 2]  # worker_env creates every topic with 3 partitions
+    home = partitioner(original.key, partitions, partitions)
+    elsewhere = next(
+        key
+        for key in (f"other-user-{i}".encode() for i in range(100))
+        if partitioner(key, partitions, partitions) != home
+    )
+    same_key_copy = replace(original, fault="duplicate_event", expected="quarantine")
+    other_key_copy = replace(original, key=elsewhere)
+
+    worker.start().wait_ready()
+    first = asyncio.run(produce(broker.bootstrap, topics, [original]))
+    asyncio.run(read_outputs(broker.bootstrap, topics, first, timeout_s=60))
+    copies = asyncio.run(produce(broker.bootstrap, topics, [same_key_copy, other_key_copy]))
+    outputs = asyncio.run(read_outputs(broker.bootstrap, topics, copies, timeout_s=60))
+    by_key = {record.key: outputs.by_source[source] for source, record in copies.items()}
+    [(same_topic, same_out)] = set_of(by_key[original.key])
+    assert same_topic == topics.quarantine
+    assert [r["code"] for r in same_out["reasons"]] == ["duplicate"]
+    [(other_topic, other_out)] = set_of(by_key[elsewhere])
+    assert other_topic == topics.behavior_clean, other_out
+    assert other_out["event_id"] == orjson.loads(original.value)["event_id"]
+    assert worker.stop() == 0
+
+
+def set_of(seen: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """The outputs of one source position with at-least-once repeats folded together."""
+    unique: dict[bytes, tuple[str, dict[str, Any]]] = {}
+    for topic, out in seen:
+        unique.setdefault(orjson.dumps([topic, out], option=orjson.OPT_SORT_KEYS), (topic, out))
+    return list(unique.values())

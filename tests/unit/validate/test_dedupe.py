@@ -199,9 +199,10 @@ def test_scoped_indexes_share_a_store_but_evict_only_their_own() -> None:
     p1.check_and_add("b1", T0, at(1, partition=1))
     for i in range(5):
         p0.check_and_add(f"a{i}", T0, at(i, partition=0))
-    assert sorted(store) == ["a3", "a4", "b0", "b1"]
-    # A duplicate across partitions is still found through the shared store.
-    assert p1.check_and_add("a4", T0, at(7, partition=1)) == at(4, partition=0)
+    assert sorted(store) == ["0:a3", "0:a4", "1:b0", "1:b1"]  # keys carry the partition
+    # An id seen only in another partition is not a duplicate here: a record's outcome
+    # must not depend on which worker holds which partitions.
+    assert p1.check_and_add("a4", T0, at(7, partition=1)) is None
 
 
 def test_scoped_reindex_only_takes_its_own_entries() -> None:
@@ -213,7 +214,7 @@ def test_scoped_reindex_only_takes_its_own_entries() -> None:
     index = DedupeIndex(window_s=300, store=store, clock=Clock(1000.0), scope=("t", 1))
     index.check_and_add("d", T0, at(4, partition=1))
     # "b" was this partition's and too old; "a" is partition 0's index's to evict.
-    assert sorted(store) == ["a", "c", "d"]
+    assert sorted(store) == ["1:d", "a", "c"]
 
 
 def test_unscoped_index_takes_every_entry() -> None:
@@ -247,10 +248,11 @@ def test_a_new_member_shrinks_the_others_who_evict_their_oldest_on_next_insert()
     p1 = DedupeIndex(store=store, clock=clock, scope=("t", 1), budget=budget)
     assert (p0.max_entries, p1.max_entries) == (3, 3)
     p0.check_and_add("a6", T0, at(6))
-    assert sorted(store) == ["a4", "a5", "a6"]  # FIFO down to the new share
+    assert sorted(store) == ["0:a4", "0:a5", "0:a6"]  # FIFO down to the new share
     for i in range(4):
         p1.check_and_add(f"b{i}", T0, at(i, partition=1))
-    assert budget.entries == 6 and sorted(store) == ["a4", "a5", "a6", "b1", "b2", "b3"]
+    assert budget.entries == 6
+    assert sorted(store) == ["0:a4", "0:a5", "0:a6", "1:b1", "1:b2", "1:b3"]
 
 
 def test_a_budget_needs_an_entry() -> None:
@@ -321,3 +323,19 @@ def test_replaying_a_partition_gives_the_same_decisions(
     records = [(event_id, T0 + delta, at(i)) for i, (event_id, _, delta, _) in enumerate(steps)]
     first_pass = [index.check_and_add(*record) for record in records]
     assert [index.check_and_add(*record) for record in records] == first_pass
+
+
+def test_dedupe_is_per_partition_even_in_a_shared_store() -> None:
+    """A worker's table holds all its partitions in one store: an id first seen in
+    partition 0 must not make a record of partition 1 a duplicate (README, "Dedupe is per
+    input partition"), and each partition still catches its own copies."""
+    store: dict[str, Any] = {}
+    p0 = DedupeIndex(store=store, clock=Clock(), scope=("t", 0))
+    p1 = DedupeIndex(store=store, clock=Clock(), scope=("t", 1))
+    assert p0.check_and_add("e1", T0, at(0, partition=0)) is None
+    assert p1.check_and_add("e1", T0, at(0, partition=1)) is None  # not a duplicate
+    assert p0.check_and_add("e1", T0, at(1, partition=0)) == at(0, partition=0)
+    assert p1.check_and_add("e1", T0, at(1, partition=1)) == at(0, partition=1)
+    # Each index still evicts only its own entries after a restore.
+    p1.reindex()
+    assert p0.entries == 1 and p1.entries == 1 and len(store) == 2
