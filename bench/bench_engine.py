@@ -28,7 +28,8 @@ from common import Figure, print_table, time_runs, write_result
 
 from streamguard.config import Settings
 from streamguard.drift.engine import DriftEngine
-from streamguard.embed.embedder import Embedder, TransformerEmbedder
+from streamguard.embed.base import Embedder
+from streamguard.embed.transformer import TransformerEmbedder
 from streamguard.events.records import SourcePosition
 from streamguard.pipeline import RecordPipeline
 from streamguard.sources.synthetic import generate
@@ -128,8 +129,7 @@ def hot_path(
 
     def engine() -> DriftEngine:
         made = DriftEngine(stream, **engine_options)
-        made.embedder = object()  # type: ignore[assignment]  # queue texts ...
-        made.batcher = _NullBatcher()  # type: ignore[assignment]  # ... into nothing
+        made.embedding = _NullBatcher()  # type: ignore[assignment]  # queue texts into nothing
         return made
 
     bare = run(lambda: [])

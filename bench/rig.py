@@ -22,9 +22,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from streamguard.commands.demo import MetricsSnapshot
 from streamguard.devtools.broker import EmbeddedBroker
 from streamguard.kafka.admin import create_topics
+from streamguard.observability.scrape import MetricsSnapshot
 from streamguard.testing.worker_harness import (
     Topics,
     WorkerProcess,

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from common import Figure, print_table, write_result
 from rig import cpu_seconds, rig, rss_bytes
 
-from streamguard.commands.demo import MetricsSnapshot
+from streamguard.observability.scrape import MetricsSnapshot
 from streamguard.sources.fault_kinds import FaultMix, GeneratedRecord
 from streamguard.sources.output import produce
 from streamguard.sources.synthetic import generate

@@ -25,12 +25,12 @@ __all__ = ["main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("streamguard.commands.check", "run the pipeline over a JSON-lines file (no Kafka)"),
     "worker": ("streamguard.app.worker", "the production consumer (Faust agents)"),
-    "broker": ("streamguard.devtools.broker", "run the embedded Kafka-compatible broker"),
+    "broker": ("streamguard.commands.broker", "run the embedded Kafka-compatible broker"),
     "generate": ("streamguard.commands.generate", "synthetic event producer"),
     "replay": ("streamguard.commands.replay", "replay MovieLens / Olist as events"),
     "demo": ("streamguard.commands.demo", "broker + generator + worker + live summary"),
     "eval-recommender": (
-        "streamguard.recommender.evaluate",
+        "streamguard.commands.eval_recommender",
         "prequential HR@K / NDCG@K of the recommender on a behaviour JSON-lines file",
     ),
 }

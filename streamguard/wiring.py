@@ -5,7 +5,7 @@ Examples
 --------
 >>> from streamguard.config import Settings
 >>> engines = build_engines(Settings(model="hashing"), ("behavior", "product"), synchronous=True)
->>> sorted(engines), engines["product"].cache is engines["behavior"].cache
+>>> sorted(engines), engines["product"].embedding.cache is engines["behavior"].embedding.cache
 (['behavior', 'product'], True)
 """
 
@@ -19,15 +19,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from prometheus_client import CollectorRegistry
 
 from streamguard.config import Settings
-from streamguard.drift.engine import DriftEngine, dispatch_batch, export_batcher
+from streamguard.drift.engine import DriftEngine
+from streamguard.embed.base import Device, Embedder
 from streamguard.embed.batcher import MicroBatcher
 from streamguard.embed.cache import EmbeddingCache
-from streamguard.embed.embedder import Device, Embedder, HashingEmbedder, TransformerEmbedder
+from streamguard.embed.hashing import HashingEmbedder
 from streamguard.embed.process import ProcessEmbedder
-from streamguard.observability.drift import DriftMetrics
+from streamguard.embed.scheduler import dispatch_batch
+from streamguard.embed.transformer import TransformerEmbedder
+from streamguard.observability.drift import DriftMetrics, export_batcher, export_engine
+from streamguard.observability.registry import CollectorRegistry
+from streamguard.pipeline import PipelineObserver
 from streamguard.quality.scorer import QualityScorer
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "build_embedder",
     "build_engines",
     "build_scorers",
+    "pipeline_observers",
 ]
 
 #: ``STREAMGUARD_MODEL`` value that selects the model-free hashing embedder.
@@ -133,9 +138,15 @@ class EngineGroup(dict[str, DriftEngine]):
             self.batcher.stop(timeout)
 
     def update_metrics(self) -> None:
-        """Export every engine's metrics and the shared batcher's (once per worker batch)."""
+        """Export every engine's statistics and the shared batcher's (once per worker batch).
+
+        Without metrics the engines' statistics are drained all the same (not kept).
+        """
         for engine in self.values():
-            engine.update_metrics()
+            if self.metrics is None:
+                engine.drain_stats()
+            else:
+                export_engine(engine, self.metrics)
         if self.batcher is not None and self.metrics is not None:
             export_batcher(self.batcher, self.cache, self.metrics)
 
@@ -178,7 +189,6 @@ def build_engines(
             synchronous=synchronous,
             batch_size=settings.batch_size,
             anomaly_threshold=settings.anomaly_threshold,
-            metrics=metrics,
             **engine_options,
         )
         for stream in streams
@@ -211,3 +221,23 @@ def build_scorers(
         "behavior": QualityScorer("behavior", catalogue=catalogue, **common),
         "product": QualityScorer("product", **common),
     }
+
+
+def pipeline_observers(
+    *,
+    drift: PipelineObserver | None,
+    quality: PipelineObserver,
+    clock: PipelineObserver | None = None,
+) -> list[PipelineObserver]:
+    """A stream's pipeline observers, in the order they must run (worker and ``check``).
+
+    The drift engine first: it fills ``_dq.anomaly_score``, which quality reads. Then
+    the ``clock`` quality reads "now" from, when it is the stream's own (``check`` over
+    a file), then the quality scorer. ``None`` leaves a part out.
+
+    >>> from streamguard.config import Settings
+    >>> scorer = build_scorers(Settings())["product"]
+    >>> pipeline_observers(drift=None, quality=scorer) == [scorer]
+    True
+    """
+    return [observer for observer in (drift, clock, quality) if observer is not None]

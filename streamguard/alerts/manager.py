@@ -35,12 +35,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from prometheus_client import CollectorRegistry
 
 from streamguard.alerts.delivery import TargetWorker
 from streamguard.alerts.incidents import IncidentBook, validate_finding
 from streamguard.alerts.targets import AlertTarget, Notification, targets_from_settings
 from streamguard.observability.alerts import AlertMetrics, finding_kind
+from streamguard.observability.registry import CollectorRegistry
 
 if TYPE_CHECKING:
     from streamguard.config import Settings

@@ -13,8 +13,9 @@ Three small River-style models (``score_one`` then ``learn_one``), combined by `
 * :class:`TextSurprise` — per text field, a character-bigram model of the stream's own
   texts; the mean surprise of a text, compared with the field's usual, flags titles of
   random characters.
-* embedding novelty — the distance of a text's embedding to what the field has seen,
-  supplied by the engine when the vector is at hand (cache hit or synchronous mode).
+* embedding novelty — the distance of a text's embedding to what the field has seen:
+  :class:`~streamguard.anomaly.centroid.CentroidNovelty`; :mod:`streamguard.anomaly.record`
+  combines all four into one score per record.
 
 Models learn only from records that did not score as anomalies, so a burst of absurd
 values does not become normal.

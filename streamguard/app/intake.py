@@ -27,7 +27,7 @@ What it keeps of Faust's loop, and why:
 
 Commits: Faust commits what its streams acked, and nothing here is acked through Faust,
 so the app commits the ledger's frontier for the source partitions instead (see
-``StreamGuardApp._guard_commits``). Faust commits only partitions in its ack map, and on
+:func:`streamguard.app.patches.guard_commits`). Faust commits only partitions in its ack map, and on
 a revocation drops the revoked ones from it before its last commit (the revoked
 partition's next owner starts from the last periodic commit; on a broker that lost its
 log, an offset from the old log would be committed into the new one); so each delivered

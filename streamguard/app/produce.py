@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
-__all__ = ["Output", "PartitionBatchSender"]
+__all__ = ["AppSender", "Output", "PartitionBatchSender"]
 
 Output = tuple[str, int | None, bytes | None, bytes | None]
 """One record to write: ``(topic, partition or None for the key's, key, value)``."""
@@ -92,3 +92,25 @@ class PartitionBatchSender:
                     batch.append(timestamp=None, key=key, value=value)
             futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures
+
+
+class AppSender:
+    """The :class:`PartitionBatchSender` over a Faust app's current producer client.
+
+    Faust may replace the aiokafka client inside its producer (a restart of the
+    producer service); :meth:`get` makes a new sender only then, so the key hashes a
+    sender remembers are kept otherwise.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._sender: PartitionBatchSender | None = None
+
+    def get(self) -> PartitionBatchSender:
+        """The sender over the producer client Faust uses now (created if it has none yet)."""
+        driver: Any = self.app.producer  # Faust's aiokafka driver: the client inside
+        producer = driver._ensure_producer()  # noqa: SLF001
+        sender = self._sender
+        if sender is None or sender.producer is not producer:
+            sender = self._sender = PartitionBatchSender(producer)
+        return sender

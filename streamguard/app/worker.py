@@ -18,9 +18,11 @@ from contextlib import ExitStack
 
 from streamguard.alerts import AlertManager
 from streamguard.config import Settings
-from streamguard.embed.embedder import Embedder
+from streamguard.embed.base import Embedder
 from streamguard.embed.process import ProcessEmbedder
-from streamguard.observability.metrics import Health, MetricsServer, WorkerMetrics
+from streamguard.observability.health import Health
+from streamguard.observability.metrics import WorkerMetrics
+from streamguard.observability.server import MetricsServer
 from streamguard.runtime.heap import CollectionTimer, tune_garbage_collector
 from streamguard.runtime.native_threads import limit_blas_threads
 from streamguard.wiring import EngineGroup, build_embedder, build_engines

@@ -27,10 +27,10 @@ from streamguard.pipeline import RecordPipeline, StreamName
 from streamguard.quality import QualitySnapshot
 from streamguard.quality.tally import RunTally
 from streamguard.validate.dedupe import DedupeIndex
-from streamguard.wiring import build_scorers
+from streamguard.wiring import build_scorers, pipeline_observers
 
 if TYPE_CHECKING:
-    from streamguard.embed.embedder import Embedder
+    from streamguard.embed.base import Embedder
     from streamguard.events.findings import Finding
 
 __all__ = ["CheckResult", "add_arguments", "check_file", "format_summary", "run"]
@@ -185,8 +185,7 @@ def check_file(
         max_record_bytes=settings.max_record_bytes,
         dedupe=DedupeIndex(settings.dedupe_window_s, settings.dedupe_max_entries),
         catalogue=catalogue,
-        # The drift engine first: it fills _dq.anomaly_score, which quality reads.
-        observers=[*([engine] if engine is not None else []), clock, scorer],
+        observers=pipeline_observers(drift=engine, quality=scorer, clock=clock),
     )
     tally = RunTally(stream)
     topic = f"file:{path.name}"

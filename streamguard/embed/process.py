@@ -1,4 +1,4 @@
-"""An :class:`~streamguard.embed.embedder.Embedder` whose model runs in a child process.
+"""An :class:`~streamguard.embed.base.Embedder` whose model runs in a child process.
 
 On a CPU, a transformer's forward pass is partly Python (module calls, tokenizer glue)
 that holds the GIL; in a thread of the worker it takes turns with the event loop that
@@ -17,7 +17,7 @@ not spin a core re-importing torch.
 Examples
 --------
 >>> import functools
->>> from streamguard.embed.embedder import HashingEmbedder
+>>> from streamguard.embed.hashing import HashingEmbedder
 >>> embedder = ProcessEmbedder(functools.partial(HashingEmbedder, dim=16))
 >>> embedder.embed(["red shoes", "tomato soup"]).shape
 (2, 16)
@@ -42,8 +42,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamguard.embed.embedder import Embedder
-from streamguard.runtime.child import accept_parent, messages, start_child, stop_child
+from streamguard.embed.base import Embedder
+from streamguard.runtime.child import accept_parent, messages
+from streamguard.runtime.supervised import SupervisedChild
 
 __all__ = ["EmbedderProcessError", "ProcessEmbedder"]
 
@@ -97,8 +98,6 @@ class ProcessEmbedder:
         failure, up to five minutes, and resets on a successful start.
     """
 
-    _MAX_BACKOFF_S = 300.0
-
     def __init__(
         self,
         factory: EmbedderFactory,
@@ -120,15 +119,10 @@ class ProcessEmbedder:
         self.batch_timeout_s = batch_timeout_s
         self.restart_backoff_s = restart_backoff_s
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
-        self._conn: Connection | None = None
+        self._child = SupervisedChild(__name__, "serve_child", restart_backoff_s=restart_backoff_s)
         self._dim: int | None = None
         self._device = "cpu"
-        self._retry_at = 0.0
-        self._backoff = restart_backoff_s
         self._closed = False
-        #: Children started so far (a restart adds one).
-        self.starts = 0
 
     # --- the Embedder protocol -------------------------------------------------------
     @property
@@ -148,12 +142,21 @@ class ProcessEmbedder:
     @property
     def loaded(self) -> bool:
         """True while a child with a built embedder is running."""
-        return self._conn is not None
+        return self._child.conn is not None
 
     @property
     def pid(self) -> int | None:
         """The child's process id, None when none runs."""
-        return self._process.pid if self._process is not None and self._conn else None
+        return self._child.pid
+
+    @property
+    def starts(self) -> int:
+        """Children started so far (a restart adds one)."""
+        return self._child.starts
+
+    @property
+    def _process(self) -> subprocess.Popen[bytes] | None:
+        return self._child.process
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Vectors for ``texts``, computed in the child."""
@@ -178,43 +181,36 @@ class ProcessEmbedder:
         """Ask the child to end (then make it); later calls to ``embed`` start none."""
         with self._lock:
             self._closed = True
-            if self._conn is not None:
-                try:
-                    self._conn.send(None)
-                except OSError:
-                    pass  # already gone
-            self._end_child(timeout)
+            self._child.end(ask=True, timeout=timeout)
 
     # --- the child's lifecycle -------------------------------------------------------
     def _ensure_started(self) -> Connection:
-        if self._conn is not None:
-            assert self._process is not None
-            if self._process.poll() is None:
-                return self._conn
-            code = self._end_child()
-            self._schedule_retry()
+        child = self._child
+        if child.conn is not None:
+            assert child.process is not None
+            if child.process.poll() is None:
+                return child.conn
+            code = child.fail()
             raise EmbedderProcessError(f"the embedding process exited (code {code})")
         if self._closed:
             raise EmbedderProcessError("the embedder is closed")
-        wait = self._retry_at - time.monotonic()
+        wait = child.wait_s()
         if wait > 0:
             raise EmbedderProcessError(f"the embedding process restarts in {wait:.0f} s")
         started = time.monotonic()
-        process, parent = start_child(__name__, "serve_child")
-        self.starts += 1
-        self._process, self._conn = process, parent
+        parent = child.spawn()
+        pid = child.pid
         answer = self._ask(
             parent, self._payload, self.start_timeout_s, "the embedding process did not start"
         )
         if answer[0] != "ready":
-            self._end_child()
-            self._schedule_retry()
+            child.fail()
             raise EmbedderProcessError(f"the embedding model could not be built: {answer[1]}")
         self._dim, self._device = answer[1]
-        self._backoff = self.restart_backoff_s
+        child.started()
         log.info(
             "embedding process %d ready in %.1f s (%s, dim %d)",
-            process.pid,
+            pid,
             time.monotonic() - started,
             self._device,
             self._dim,
@@ -225,27 +221,10 @@ class ProcessEmbedder:
         """Send ``message`` (bytes go as they are) and return the child's answer; a child
         that dies or stays silent for ``timeout`` s is ended, to be started again later."""
         try:
-            if isinstance(message, bytes):
-                conn.send_bytes(message)
-            else:
-                conn.send(message)
-            if not conn.poll(timeout):
-                raise TimeoutError(f"no answer within {timeout:g} s")
-            return conn.recv()
+            return self._child.exchange(conn, message, timeout)
         except (EOFError, OSError, TimeoutError) as exc:
-            code = self._end_child()
-            self._schedule_retry()
+            code = self._child.fail()
             raise EmbedderProcessError(
                 f"{failure} ({type(exc).__name__}: {exc}; exit code {code}); a later call "
-                f"starts it again, in {self._retry_at - time.monotonic():.0f} s at the earliest"
+                f"starts it again, in {self._child.wait_s():.0f} s at the earliest"
             ) from exc
-
-    def _schedule_retry(self) -> None:
-        self._retry_at = time.monotonic() + self._backoff
-        self._backoff = min(self._MAX_BACKOFF_S, max(self._backoff * 2, 1e-3))
-
-    def _end_child(self, timeout: float = 2.0) -> int | None:
-        """Stop and reap the child (terminate, then kill); its exit code."""
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        return stop_child(process, conn, timeout)

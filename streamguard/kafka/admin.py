@@ -1,5 +1,10 @@
 """Kafka admin helpers the worker and the tools use: create topics, find true end offsets.
 
+:func:`create_topics` (the worker) creates every topic it is given and raises on any
+error but "already exists"; :func:`ensure_topics` (the producer tools) lists topics
+first, creates only the missing ones, and logs a per-topic failure instead of raising,
+so a principal allowed to write but not to create topics can still produce.
+
 They take a bootstrap address plus aiokafka client options (TLS/SASL, see
 :meth:`streamguard.config.Settings.kafka_client_options`), so they work against Apache
 Kafka and the embedded broker alike. The embedded broker (Tansu) answers
@@ -11,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+from streamguard.kafka.errors import kafka_errors
 from streamguard.kafka.side_reader import start_plain_consumer
 
-__all__ = ["create_topics", "true_end_offsets"]
+__all__ = ["create_topics", "ensure_topics", "true_end_offsets"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +85,45 @@ async def create_topics(
         logger.debug("topics ready: %s (already existed: %s)", sorted(topics), existing)
     finally:
         await admin.close()
+
+
+async def ensure_topics(
+    bootstrap: str,
+    topics: Iterable[str],
+    *,
+    partitions: int,
+    replication_factor: int = 1,
+    client_options: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Create those of ``topics`` that do not exist yet; return the names created.
+
+    A topic the broker refuses to create is logged as a warning, not raised. Client
+    errors (unreachable cluster, failed request) come out as
+    :class:`~streamguard.kafka.errors.KafkaUnavailableError` /
+    :class:`~streamguard.kafka.errors.KafkaRequestError`.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    with kafka_errors():
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **dict(client_options or {}))
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = sorted(set(topics) - existing)
+            if not missing:
+                return []
+            new = [NewTopic(name, partitions, replication_factor) for name in missing]
+            response = await admin.create_topics(new)
+            created = []
+            for name, code, *rest in getattr(response, "topic_errors", []):
+                if code in (0, _TOPIC_ALREADY_EXISTS):  # a race with another creator
+                    created.append(name)
+                else:
+                    logger.warning("could not create topic %s: error %s %s", name, code, rest)
+            logger.info("created topics %s with %d partitions", created, partitions)
+            return created
+        finally:
+            await admin.close()
 
 
 async def true_end_offsets(

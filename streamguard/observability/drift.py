@@ -1,8 +1,13 @@
-"""Prometheus metrics of the drift and anomaly engine.
+"""Prometheus metrics of the drift and anomaly engine, and their export.
 
-Updated from :meth:`DriftEngine.update_metrics` (once per worker batch), never per
-record. Labels are bounded: ``stream`` (two values), ``field`` through
-:func:`streamguard.observability.metrics.bounded_field`, ``kind`` and ``detector`` from fixed sets.
+The engine measures, this module exports: :func:`export_engine` reads what a
+:class:`~streamguard.drift.engine.DriftEngine` measured since the last export
+(:meth:`~streamguard.drift.engine.DriftEngine.drain_stats`) and :func:`export_batcher` a
+:class:`~streamguard.embed.batcher.MicroBatcher`'s counters; the wiring's
+``EngineGroup.update_metrics`` calls them once per worker batch, never per record.
+Labels are bounded: ``stream`` (two values), ``field`` through
+:func:`streamguard.observability.metrics.bounded_field`, ``kind`` and ``detector`` from
+fixed sets.
 
 Examples
 --------
@@ -12,15 +17,29 @@ Examples
 >>> m.registry.get_sample_value("streamguard_drift_threshold",
 ...     {"stream": "product", "field": "title", "detector": "semantic"})
 0.35
+>>> from streamguard.drift.engine import DriftEngine
+>>> from streamguard.events.records import SourcePosition
+>>> engine = DriftEngine("product")
+>>> engine.on_clean({"price": 20.0, "_dq": {}}, SourcePosition("t", 0, 0))
+>>> export_engine(engine, m)
+>>> m.registry.get_sample_value("streamguard_anomaly_score_count", {"stream": "product"})
+1.0
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from streamguard.observability.metrics import bounded_field
+from streamguard.observability.metrics import bounded_field, observe_many
 
-__all__ = ["DriftMetrics"]
+if TYPE_CHECKING:
+    from streamguard.drift.engine import DriftEngine, EngineStats
+    from streamguard.embed.batcher import MicroBatcher
+    from streamguard.embed.cache import EmbeddingCache
+
+__all__ = ["DriftMetrics", "export_batcher", "export_engine", "export_stats"]
 
 SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -173,6 +192,33 @@ class DriftMetrics:
         self.statistic.labels(*labels).set(statistic)
         self.threshold.labels(*labels).set(threshold)
 
-    def count_finding(self, stream: str, kind: str, field: str | None) -> None:
-        """Count one emitted finding."""
-        self.findings.labels(stream, kind, bounded_field(field)).inc()
+    def count_finding(self, stream: str, kind: str, field: str | None, count: int = 1) -> None:
+        """Count ``count`` emitted findings."""
+        self.findings.labels(stream, kind, bounded_field(field)).inc(count)
+
+
+def export_stats(stats: EngineStats, metrics: DriftMetrics) -> None:
+    """Export what one engine measured (:meth:`DriftEngine.drain_stats`)."""
+    observe_many(metrics.anomaly_score.labels(stats.stream), stats.anomaly_scores)
+    for (kind, field), count in stats.findings.items():
+        metrics.count_finding(stats.stream, kind, field, count)
+    for field, detector, statistic, threshold in stats.drift:
+        metrics.set_drift(stats.stream, field, detector, statistic, threshold)
+
+
+def export_engine(engine: DriftEngine, metrics: DriftMetrics) -> None:
+    """Export an engine's statistics, and its own batcher's counters if it has one (a
+    shared batcher is exported once per batch by its owner, with :func:`export_batcher`)."""
+    export_stats(engine.drain_stats(), metrics)
+    embedding = engine.embedding
+    if embedding is not None and embedding.owns_batcher and embedding.batcher is not None:
+        export_batcher(embedding.batcher, embedding.cache, metrics)
+
+
+def export_batcher(batcher: MicroBatcher, cache: EmbeddingCache, metrics: DriftMetrics) -> None:
+    """Export a batcher's and its cache's counters (call once per batch for a shared one)."""
+    batches = []
+    while batcher.recent_batches:
+        batches.append(batcher.recent_batches.popleft())
+    starts = int(getattr(batcher.embedder, "starts", 0))  # a ProcessEmbedder's children
+    metrics.observe_embedding(batcher.stats(), cache.hits, cache.misses, batches, starts)

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the worker, and its small HTTP server (/metrics, /healthz, /readyz).
+"""Prometheus metrics of the worker (served by :mod:`.server`, with :mod:`.health`).
 
 Metrics are updated once per batch, not per record, from a
 :class:`~streamguard.quality.tally.RunTally`-like batch summary. Label values are bounded:
@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Gauge,
     Histogram,
-    generate_latest,
 )
 from prometheus_client import (
     Counter as PromCounter,
@@ -30,7 +26,7 @@ from streamguard.events.models import BehaviorEvent, ProductEvent
 from streamguard.events.records import CORRECTION_RULES, REASON_CODES, Outcome
 from streamguard.runtime.heap import CollectionTimer
 
-__all__ = ["Health", "MetricsServer", "WorkerMetrics", "bounded_field", "observe_many"]
+__all__ = ["WorkerMetrics", "bounded_field", "observe_many"]
 
 log = logging.getLogger(__name__)
 
@@ -222,95 +218,3 @@ class WorkerMetrics:
         self.batch_seconds.labels(stream).observe(seconds)
         self.batch_records.labels(stream).observe(total)
         observe_many(self.record_latency.labels(stream), [max(x, 0.0) for x in latencies])
-
-
-class Health:
-    """Liveness and readiness flags shared between the worker and the HTTP server."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._live = True
-        self._ready: dict[str, bool] = {}
-
-    def set_condition(self, name: str, ok: bool) -> None:
-        """Set one readiness condition (e.g. ``assigned``, ``model``)."""
-        with self._lock:
-            self._ready[name] = ok
-
-    def require(self, *names: str) -> None:
-        """Declare conditions that must all be true before the worker is ready."""
-        with self._lock:
-            for name in names:
-                self._ready.setdefault(name, False)
-
-    def set_live(self, live: bool) -> None:
-        """Mark the process alive or dead."""
-        with self._lock:
-            self._live = live
-
-    @property
-    def live(self) -> bool:
-        """True while the worker's loop is running."""
-        return self._live
-
-    def readiness(self) -> tuple[bool, dict[str, bool]]:
-        """Whether ready, and each condition."""
-        with self._lock:
-            conditions = dict(self._ready)
-        return bool(conditions) and all(conditions.values()), conditions
-
-
-class MetricsServer:
-    """A threaded HTTP server for /metrics, /healthz and /readyz, off the event loop."""
-
-    def __init__(self, host: str, port: int, metrics: WorkerMetrics, health: Health) -> None:
-        registry, health_ref = metrics.registry, health
-        ready_gauge = metrics.ready
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
-                    ready_gauge.set(1 if health_ref.readiness()[0] else 0)
-                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
-                elif path == "/healthz":
-                    ok = health_ref.live
-                    self._send(200 if ok else 503, b"ok\n" if ok else b"dead\n")
-                elif path == "/readyz":
-                    ok, conditions = health_ref.readiness()
-                    body = "".join(
-                        f"{k} {'ok' if v else 'waiting'}\n" for k, v in conditions.items()
-                    )
-                    self._send(200 if ok else 503, body.encode())
-                else:
-                    self._send(404, b"not found\n")
-
-            def _send(self, status: int, body: bytes, ctype: str = "text/plain") -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                log.debug("http: " + format, *args)
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="streamguard-http", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        """The bound port (useful when started with port 0)."""
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()

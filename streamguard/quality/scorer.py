@@ -56,6 +56,7 @@ from streamguard.quality.dimensions import (
     Uniqueness,
     Validity,
 )
+from streamguard.quality.examples import ExampleBook
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -82,10 +83,7 @@ DEFAULT_WEIGHTS: Final[Mapping[str, float]] = {
     "uniqueness": 0.10,
     "anomaly": 0.10,
 }
-_EXAMPLES: Final = 3
 _MAX_FINDINGS: Final = 100  # undrained findings kept (oldest dropped first)
-# (event_id, source, detail, value): cheap to keep, rendered only into a finding.
-_Example = tuple[Any, SourcePosition, str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +196,7 @@ class QualityScorer:
         self._anomaly = AnomalyRate(anomaly_threshold, fading_factor)
         # One detector per dimension (field None) and per field for completeness.
         self._detectors: dict[tuple[str, str | None], DropDetector] = {}
-        self._examples: dict[tuple[str, str | None], deque[_Example]] = {}
+        self._examples = ExampleBook()
         self._findings: deque[dict[str, Any]] = deque(maxlen=_MAX_FINDINGS)
         self._findings_total = 0
         self._pending_completeness: float | None = None
@@ -215,9 +213,9 @@ class QualityScorer:
         self._pending_completeness = self._completeness.learn_one(record)
         missing = self._completeness.last_missing
         if missing:
-            self._example("completeness", None, source, record, "missing", missing)
+            self._examples.add("completeness", None, source, record, "missing", missing)
             for name in missing:
-                self._example("completeness", name, source, record, "missing", name)
+                self._examples.add("completeness", name, source, record, "missing", name)
 
     def on_clean(self, record: dict[str, Any], source: SourcePosition) -> None:
         """Timeliness, consistency and anomaly; stamps ``_dq.quality_score``."""
@@ -240,7 +238,7 @@ class QualityScorer:
             got += w["timeliness"] * on_time
             total += w["timeliness"]
             if not on_time:
-                self._example("timeliness", None, source, record, "late or future ts", ts)
+                self._examples.add("timeliness", None, source, record, "late or future ts", ts)
         if self._consistency is not None:
             consistent = self._consistency.learn_one(record)
             if consistent is not None:
@@ -248,11 +246,11 @@ class QualityScorer:
                 total += w["consistency"]
                 if consistent < 1.0:
                     detail = "price off the catalogue" if consistent else "unknown product"
-                    self._example("consistency", None, source, record, detail)
+                    self._examples.add("consistency", None, source, record, detail)
         anomaly_score = dq.get("anomaly_score")
         if anomaly_score is not None:
             if self._anomaly.learn_one(anomaly_score):
-                self._example("anomaly", None, source, record, "anomaly_score", anomaly_score)
+                self._examples.add("anomaly", None, source, record, "anomaly_score", anomaly_score)
             if isinstance(anomaly_score, (int, float)) and anomaly_score == anomaly_score:
                 got += w["anomaly"] * (1.0 - min(max(float(anomaly_score), 0.0), 1.0))
                 total += w["anomaly"]
@@ -291,44 +289,13 @@ class QualityScorer:
         if reasons:
             dimension = "uniqueness" if duplicate else "validity"
             detail = ", ".join(f"{r.code}:{r.field}" for r in reasons[:3])
-            self._example(dimension, None, outcome.source, None, detail)
+            self._examples.add(dimension, None, outcome.source, None, detail)
         self._last_source = outcome.source
         self._in_window += 1
         if self._in_window >= self.window:
             self.close_window()
 
     # --- windows and findings ---------------------------------------------------------------
-
-    def _example(
-        self,
-        dimension: str,
-        field: str | None,
-        source: SourcePosition,
-        record: Mapping[str, Any] | None,
-        detail: str,
-        value: Any = None,
-    ) -> None:
-        # Runs for every bad record: keep a cheap tuple, build the dict only in a finding.
-        examples = self._examples.get((dimension, field))
-        if examples is None:
-            examples = self._examples[dimension, field] = deque(maxlen=_EXAMPLES)
-        event_id = record.get("event_id") if record is not None else None
-        examples.append((event_id, source, detail, value))
-
-    def _render_examples(self, dimension: str, field: str | None) -> list[dict[str, Any]]:
-        rendered = []
-        for event_id, source, detail, value in self._examples.get((dimension, field), ()):
-            if isinstance(value, tuple):
-                value = ", ".join(value)
-            text = detail if value is None else f"{detail} {value}"
-            rendered.append(
-                {
-                    "event_id": event_id if isinstance(event_id, str) else None,
-                    "position": source.as_dict(),
-                    "detail": text[:200],
-                }
-            )
-        return rendered
 
     def tick(self) -> None:
         """Close the open window if it is older than ``max_window_s`` (call on a timer)."""
@@ -375,7 +342,7 @@ class QualityScorer:
                 "statistic": round(drop.current, 4),
                 "threshold": round(drop.baseline, 4),
                 "window": {"records": self.window, "windows": drop.windows},
-                "examples": self._render_examples(dimension, field),
+                "examples": self._examples.render(dimension, field),
                 "position": source.as_dict() if source is not None else None,
                 "detected_at": format_ts(datetime.fromtimestamp(self._clock(), tz=UTC)),
             }

@@ -1,11 +1,11 @@
 """The incrementally refreshed recommender fed by clean behaviour events (no Kafka here).
 
 * :class:`CooccurrenceRecommender` — the model: ``learn_one(event)``,
-  ``recommend(user_id, k)``, ``update_product(record)`` / ``remove_product(id)``,
-  ``snapshot()`` / ``restore(data)``.
+  ``recommend(user_id, k)``, ``update_product(record)`` / ``remove_product(id)``;
+  :func:`snapshot` / :func:`restore` save and load it.
 * :class:`RefreshPolicy` — which users to publish, at most once per interval each.
 * :class:`RecommenderService` — both, plus records and metrics, as the worker uses them.
-* :mod:`.evaluate` — ``streamguard eval-recommender``.
+* :mod:`.evaluate` — prequential HR@K / NDCG@K (``streamguard eval-recommender``).
 """
 
 from streamguard.recommender.model import ALGORITHM, CooccurrenceRecommender

@@ -1,4 +1,4 @@
-"""``streamguard eval-recommender EVENTS.jsonl --k 10``: prequential evaluation.
+"""Prequential evaluation of the recommender (``streamguard eval-recommender``).
 
 Events are read in file order. For every event with a ``product_id`` whose user had an
 earlier event, the model is asked for its top-K *before* it learns the event: a hit when
@@ -6,9 +6,9 @@ the event's product is in the list (HR@K), discounted by rank (NDCG@K, one relev
 item: ``1 / log2(rank + 1)``). The popularity baseline (most popular so far, excluding
 what the user has seen) is scored on the same events in the same run.
 
-Prints a human table, then, as the last line of stdout, one JSON object. Lines that are
-not JSON objects with a ``user_id`` are skipped and counted. Exit code 0 when it ran,
-2 when it could not (missing file, bad ``--k``).
+Lines that are not JSON objects with a ``user_id`` are skipped and counted. The command
+(:mod:`streamguard.commands.eval_recommender`) prints :func:`format_table`, then the
+result as one JSON object.
 
 Examples
 --------
@@ -23,15 +23,12 @@ Examples
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, Any, Protocol
 
 import orjson
 
@@ -39,18 +36,13 @@ from streamguard.recommender._events import interaction
 from streamguard.recommender.model import CooccurrenceRecommender
 from streamguard.recommender.popularity import PopularityRanking
 
-if TYPE_CHECKING:
-    from streamguard.config import Settings
-
 __all__ = [
     "EvaluationResult",
     "PopularityBaseline",
     "RankingModel",
-    "add_arguments",
     "evaluate",
     "format_table",
     "read_events",
-    "run",
 ]
 
 
@@ -280,34 +272,3 @@ def format_table(result: EvaluationResult, source: str) -> str:
         f"{result.model_seconds:.2f}s); whole run {result.wall_seconds:.2f}s",
     ]
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``streamguard eval-recommender``."""
-    parser.add_argument("events", type=Path, metavar="EVENTS.jsonl", help="behaviour events")
-    parser.add_argument("--k", type=int, default=10, help="list length (default 10)")
-    parser.add_argument("--limit", type=int, metavar="N", help="read at most N lines")
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Evaluate, print the table and the JSON line. 0 when it ran, 2 when it could not."""
-    del settings  # the model's knobs are its own (RecommenderConfig defaults)
-    if args.k < 1:
-        print("streamguard eval-recommender: --k must be >= 1", file=sys.stderr)
-        return 2
-    if args.limit is not None and args.limit < 0:
-        print("streamguard eval-recommender: --limit must be >= 0", file=sys.stderr)
-        return 2
-    try:
-        fh = args.events.open("rb")
-    except OSError as exc:
-        print(f"streamguard eval-recommender: cannot read {args.events}: {exc}", file=sys.stderr)
-        return 2
-    with fh:
-        events: Iterable[dict[str, Any] | None] = read_events(fh)
-        if args.limit is not None:
-            events = (event for _, event in zip(range(args.limit), events, strict=False))
-        result = evaluate(events, k=args.k)
-    print(format_table(result, args.events.name))
-    print(orjson.dumps(result.as_dict()).decode())
-    return 0

@@ -42,13 +42,13 @@ Examples
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 from streamguard.recommender._events import interaction
 from streamguard.recommender.params import RecommenderConfig
 from streamguard.recommender.popularity import PopularityRanking
+from streamguard.recommender.user import UserState
 
 __all__ = ["ALGORITHM", "CooccurrenceRecommender"]
 
@@ -65,18 +65,6 @@ _CANDIDATE_SLACK = 2.0
 _BLEND_DEPTH = 3
 
 
-class _User:
-    __slots__ = ("prior", "recent", "scale", "scores", "seen", "ts")
-
-    def __init__(self, window: int) -> None:
-        self.recent: deque[str] = deque(maxlen=window)
-        self.seen: dict[str, None] = {}  # an insertion-ordered set, oldest first
-        self.scores: dict[str, float] = {}  # candidate -> score * scale
-        self.scale = 1.0
-        self.prior = 0.0  # weight of the popularity prior, * scale
-        self.ts: float | None = None
-
-
 class CooccurrenceRecommender:
     """Online top-K recommender: ``learn_one(event)``, ``recommend(user_id, k)``."""
 
@@ -89,7 +77,7 @@ class CooccurrenceRecommender:
         self._log_user_decay = -math.log(c.user_decay)
         self._rows: dict[str, dict[str, float]] = {}  # LRU order: least recent first
         self._row_sums: dict[str, float] = {}
-        self._users: dict[str, _User] = {}  # LRU order: least recent first
+        self._users: dict[str, UserState] = {}  # LRU order: least recent first
         self._unavailable: dict[str, None] = {}
         self._popularity = PopularityRanking(c.max_items)
         self._clock: float | None = None  # latest event time seen (seconds)
@@ -110,7 +98,7 @@ class CooccurrenceRecommender:
 
         user = self._users.pop(user_id, None)
         if user is None:
-            user = _User(c.window)
+            user = UserState(c.window)
             if len(self._users) >= c.max_users:
                 del self._users[next(iter(self._users))]
         self._users[user_id] = user
@@ -148,7 +136,7 @@ class CooccurrenceRecommender:
         return math.exp(exponent)
 
     def _pair_with_recent(
-        self, user: _User, item: str, row: dict[str, float], weight: float
+        self, user: UserState, item: str, row: dict[str, float], weight: float
     ) -> None:
         c = self.config
         rows, sums = self._rows, self._row_sums
@@ -179,7 +167,7 @@ class CooccurrenceRecommender:
 
     def _update_profile(
         self,
-        user: _User,
+        user: UserState,
         item: str,
         row: dict[str, float],
         event_type: str,
@@ -273,7 +261,7 @@ class CooccurrenceRecommender:
                         return out
         return out + self._fallback(user, out, k - len(out))
 
-    def _blend(self, user: _User, k: int) -> list[tuple[str, float]]:
+    def _blend(self, user: UserState, k: int) -> list[tuple[str, float]]:
         """Co-occurrence scores plus the user's popularity prior times each item's share."""
         popularity, unavailable, seen = self._popularity, self._unavailable, user.seen
         scores, inverse = user.scores, 1.0 / user.scale
@@ -304,7 +292,7 @@ class CooccurrenceRecommender:
         return [(item, blended[item]) for item in ranked]
 
     def _fallback(
-        self, user: _User | None, chosen: list[tuple[str, float]], n: int
+        self, user: UserState | None, chosen: list[tuple[str, float]], n: int
     ) -> list[tuple[str, float]]:
         popularity = self._popularity
         if n <= 0 or not len(popularity):
@@ -319,20 +307,6 @@ class CooccurrenceRecommender:
                 if len(out) == n:
                     break
         return out
-
-    # ------------------------------------------------------------------ persistence
-    def snapshot(self) -> bytes:
-        """The whole state as versioned JSON bytes (see :mod:`.snapshot`)."""
-        from streamguard.recommender.snapshot import snapshot
-
-        return snapshot(self)
-
-    @classmethod
-    def restore(cls, data: bytes) -> CooccurrenceRecommender:
-        """A model from :meth:`snapshot` bytes; raises ``SnapshotError`` on bad input."""
-        from streamguard.recommender.snapshot import restore
-
-        return restore(data)
 
     # ------------------------------------------------------------------ introspection
     @property

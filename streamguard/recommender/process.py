@@ -40,25 +40,25 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from subprocess import Popen
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry
-from prometheus_client.metrics_core import Metric
 
+from streamguard.observability.mirror import MirroredFamilies, collect_families
 from streamguard.observability.recommender import RecommenderMetrics, RecommenderProcessMetrics
+from streamguard.observability.registry import CollectorRegistry
 from streamguard.recommender.model import CooccurrenceRecommender
 from streamguard.recommender.params import RecommenderConfig
 from streamguard.recommender.refresh import RefreshPolicy
 from streamguard.recommender.service import RecommenderService
 from streamguard.recommender.snapshot import read_snapshot, write_atomic
-from streamguard.runtime.child import accept_parent, messages, start_child, stop_child
+from streamguard.runtime.child import accept_parent, messages, stop_child
+from streamguard.runtime.supervised import SupervisedChild
 
 __all__ = ["RecommenderProcess", "RecommenderProcessError", "RecommenderSpec", "serve_child"]
 
@@ -92,13 +92,13 @@ class RecommenderSpec:
             model or CooccurrenceRecommender(self.config or RecommenderConfig()),
             RefreshPolicy(min_interval_s=self.min_interval_s),
             k=self.k,
-            metrics=RecommenderMetrics(CollectorRegistry()),
+            metrics=RecommenderMetrics(),
         )
 
 
-def _families(service: RecommenderService) -> list[Metric]:
+def _families(service: RecommenderService) -> list[Any]:
     assert service.metrics is not None
-    return list(service.metrics.registry.collect())
+    return collect_families(service.metrics.registry)
 
 
 def _answer(service: RecommenderService, kind: str, argument: Any) -> Any:
@@ -145,19 +145,6 @@ def serve_child(fd: int) -> None:
                 log.exception("recommender: a %s message failed", kind)
 
 
-class _MirroredFamilies:
-    """A Prometheus collector that yields the metric families last sent by the child."""
-
-    def __init__(self) -> None:
-        self.families = list(RecommenderMetrics(CollectorRegistry()).registry.collect())
-
-    def describe(self) -> list[Metric]:
-        return self.families
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self.families
-
-
 _Message = tuple[str, Any, bool]
 _Item = tuple[_Message, "Future[Any] | None"]
 
@@ -183,8 +170,6 @@ class RecommenderProcess:
         beyond that is dropped and counted. Catalogue changes are never dropped for it.
     """
 
-    _MAX_BACKOFF_S = 300.0
-
     def __init__(
         self,
         spec: RecommenderSpec,
@@ -202,16 +187,12 @@ class RecommenderProcess:
         self.restart_backoff_s = restart_backoff_s
         self.max_queued = max_queued
         self.metrics = RecommenderProcessMetrics(self.registry)
-        self._mirror = _MirroredFamilies()
+        # Declared before the child says anything (panels show 0, not "no data").
+        self._mirror = MirroredFamilies(collect_families(RecommenderMetrics().registry))
         self.registry.register(self._mirror)
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        self._process: Popen[bytes] | None = None
-        self._conn: Connection | None = None
-        self._retry_at = 0.0
-        self._backoff = restart_backoff_s
+        self._child = SupervisedChild(__name__, "serve_child", restart_backoff_s=restart_backoff_s)
         self._closed = False
-        #: Children started so far (a restart adds one).
-        self.starts = 0
         #: ``(model version, events learned)`` of the model the last child restored.
         self.restored: tuple[str, int] | None = None
         self._link = threading.Thread(target=self._run_link, name="recommender-link", daemon=True)
@@ -221,8 +202,12 @@ class RecommenderProcess:
     @property
     def pid(self) -> int | None:
         """The child's process id, None when none runs."""
-        process = self._process
-        return process.pid if process is not None and self._conn is not None else None
+        return self._child.pid
+
+    @property
+    def starts(self) -> int:
+        """Children started so far (a restart adds one)."""
+        return self._child.starts
 
     def learn(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Queue clean behaviour records to learn from (returns at once)."""
@@ -257,7 +242,7 @@ class RecommenderProcess:
         self._closed = True
         self._queue.put(None)
         self._link.join(timeout)
-        process, conn = self._process, self._conn
+        process, conn = self._child.process, self._child.conn
         if process is not None and self._link.is_alive():  # stuck: end the child ourselves
             stop_child(process, conn)
 
@@ -304,15 +289,12 @@ class RecommenderProcess:
         conn = self._connected()
         kind = message[0]
         try:
-            conn.send(message)
             if not wants_answer:
+                conn.send(message)
                 return None
-            if not conn.poll(self.request_timeout_s):
-                raise TimeoutError(f"no answer within {self.request_timeout_s:g} s")
-            status, payload = conn.recv()
+            status, payload = self._child.exchange(conn, message, self.request_timeout_s)
         except (EOFError, OSError, TimeoutError) as exc:
-            code = self._stop(ask=False)
-            self._schedule_retry()
+            code = self._child.fail()
             self.metrics.failures.inc()
             log.error(
                 "recommender process failed on a %s message (%s: %s; exit code %s); it "
@@ -321,7 +303,7 @@ class RecommenderProcess:
                 type(exc).__name__,
                 exc,
                 code,
-                self._retry_at - time.monotonic(),
+                self._child.wait_s(),
             )
             raise RecommenderProcessError(f"the recommender process failed: {exc}") from exc
         if status != "ok":
@@ -330,51 +312,38 @@ class RecommenderProcess:
         return result
 
     def _connected(self) -> Connection:
-        if self._conn is not None:
-            return self._conn
-        wait = self._retry_at - time.monotonic()
+        child = self._child
+        if child.conn is not None:
+            return child.conn
+        wait = child.wait_s()
         if wait > 0:
             raise RecommenderProcessError(f"the recommender process restarts in {wait:.0f} s")
         started = time.monotonic()
-        process, conn = start_child(__name__, "serve_child")
-        self.starts += 1
-        self._process, self._conn = process, conn
+        conn = child.spawn()
+        pid = child.pid
         try:
-            conn.send(self.spec)
-            if not conn.poll(self.request_timeout_s):
-                raise TimeoutError(f"not ready within {self.request_timeout_s:g} s")
-            status, payload = conn.recv()
+            status, payload = child.exchange(
+                conn, self.spec, self.request_timeout_s, silence="not ready"
+            )
             if status != "ready":
                 raise RecommenderProcessError(f"the recommender could not start: {payload}")
         except (EOFError, OSError, TimeoutError, RecommenderProcessError) as exc:
-            self._stop(ask=False)
-            self._schedule_retry()
+            child.fail()
             self.metrics.failures.inc()
             log.error("recommender process did not start: %s", exc)
             raise RecommenderProcessError(f"the recommender process did not start: {exc}") from exc
         self.restored = payload
-        self._backoff = self.restart_backoff_s
+        child.started()
         log.info(
             "recommender process %d ready in %.1f s (model %s, %d events learned)",
-            process.pid,
+            pid,
             time.monotonic() - started,
             *payload,
         )
         return conn
 
-    def _schedule_retry(self) -> None:
-        self._retry_at = time.monotonic() + self._backoff
-        self._backoff = min(self._MAX_BACKOFF_S, max(self._backoff * 2, 1e-3))
-
     def _stop(self, *, ask: bool) -> int | None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if ask and conn is not None:
-            try:
-                conn.send(None)
-            except OSError:
-                pass  # already gone
-        return stop_child(process, conn, timeout=5.0 if ask else 2.0)
+        return self._child.end(ask=ask, timeout=5.0 if ask else 2.0)
 
 
 def _settle(future: Future[Any], *, answer: Any = None, error: BaseException | None = None) -> None:

@@ -31,6 +31,7 @@ from streamguard.observability.recommender import RecommenderMetrics
 from streamguard.recommender.model import CooccurrenceRecommender
 from streamguard.recommender.recommendation import recommendation_record
 from streamguard.recommender.refresh import RefreshPolicy
+from streamguard.recommender.snapshot import snapshot
 
 __all__ = ["RecommenderService"]
 
@@ -116,4 +117,4 @@ class RecommenderService:
 
     def snapshot(self) -> bytes:
         """The model's state (the refresh policy restarts empty: users republish once)."""
-        return self.model.snapshot()
+        return snapshot(self.model)

@@ -30,9 +30,10 @@ from typing import Any
 
 import orjson
 
-from streamguard.recommender.model import ALGORITHM, CooccurrenceRecommender, _User
+from streamguard.recommender.model import ALGORITHM, CooccurrenceRecommender
 from streamguard.recommender.params import RecommenderConfig
 from streamguard.recommender.popularity import PopularityRanking
+from streamguard.recommender.user import UserState
 
 __all__ = [
     "FORMAT",
@@ -147,7 +148,7 @@ def _fill(model: CooccurrenceRecommender, state: dict[str, Any]) -> None:
     _check(isinstance(users, list), "users must be a list")
     for uid, scale, prior, ts, recent, seen, scores in users[-config.max_users :]:
         _check(isinstance(uid, str), "user id must be a string")
-        user = _User(config.window)
+        user = UserState(config.window)
         user.scale = _number(scale, "user scale")
         _check(user.scale > 0, "user scale must be > 0")
         user.prior = _number(prior, "user prior")
@@ -178,7 +179,7 @@ def write_snapshot(model: CooccurrenceRecommender, path: Path) -> int:
 def write_atomic(data: bytes, path: Path) -> int:
     """Replace ``path`` with ``data`` atomically; returns the size.
 
-    For an event loop: take ``model.snapshot()`` on the loop (the model must not change
+    For an event loop: take ``snapshot(model)`` on the loop (the model must not change
     while it is dumped), then run this in an executor (it fsyncs).
     """
     path.parent.mkdir(parents=True, exist_ok=True)

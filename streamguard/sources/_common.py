@@ -208,9 +208,9 @@ async def _produce_checked(
     settings: Settings,
     duration_s: float | None,
 ) -> ProduceStats:
-    from aiokafka.errors import KafkaConnectionError, KafkaError
-
-    from streamguard.sources.output import ensure_topics, produce
+    from streamguard.kafka.admin import ensure_topics
+    from streamguard.kafka.errors import KafkaRequestError
+    from streamguard.sources.output import produce
 
     options = settings.kafka_client_options()
     try:
@@ -229,7 +229,7 @@ async def _produce_checked(
             client_options=options,
             duration_s=duration_s,
         )
-    except (KafkaConnectionError, OSError) as exc:
+    except OSError as exc:  # KafkaUnavailableError included
         raise CommandError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-    except KafkaError as exc:
-        raise CommandError(f"Kafka error while producing to {bootstrap}: {exc!r}") from exc
+    except KafkaRequestError as exc:  # its message is the client error's repr
+        raise CommandError(f"Kafka error while producing to {bootstrap}: {exc}") from exc

@@ -1,4 +1,7 @@
-"""Where generated records go: a Kafka topic (aiokafka) or JSON-lines files.
+"""Where generated records go: Kafka topics or JSON-lines files.
+
+:func:`produce` paces records (a :class:`TokenBucket`), bounds what is in flight and
+counts deliveries; the Kafka I/O itself is :func:`streamguard.kafka.producer.open_sender`.
 
 JSON-lines files hold one raw message value per line. Every value the generator makes is
 written as is, except that a newline byte inside a value (only possible in ``not_json``
@@ -29,22 +32,19 @@ from typing import IO, Any
 
 import orjson
 
+from streamguard.kafka.producer import MAX_REQUEST_SIZE, RecordSender, open_sender
 from streamguard.sources.faults import GeneratedRecord
 from streamguard.sources.ratelimit import TokenBucket
 
 __all__ = [
     "MAX_REQUEST_SIZE",
     "ProduceStats",
-    "ensure_topics",
     "escape_line",
     "produce",
     "write_jsonl",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Producer max request size: large enough for ``too_large`` faults (1 MiB + 1 KiB).
-MAX_REQUEST_SIZE = 3 * 1024 * 1024
 
 
 @dataclass
@@ -153,38 +153,6 @@ async def _iterate(
             yield record
 
 
-async def ensure_topics(
-    bootstrap: str,
-    topics: Iterable[str],
-    *,
-    partitions: int,
-    replication_factor: int = 1,
-    client_options: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """Create those of ``topics`` that do not exist yet; return the names created."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **dict(client_options or {}))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = sorted(set(topics) - existing)
-        if not missing:
-            return []
-        new = [NewTopic(name, partitions, replication_factor) for name in missing]
-        response = await admin.create_topics(new)
-        created = []
-        for name, code, *rest in getattr(response, "topic_errors", []):
-            if code in (0, 36):  # 36: TOPIC_ALREADY_EXISTS (a race with another creator)
-                created.append(name)
-            else:
-                logger.warning("could not create topic %s: error %s %s", name, code, rest)
-        logger.info("created topics %s with %d partitions", created, partitions)
-        return created
-    finally:
-        await admin.close()
-
-
 async def produce(
     records: Iterable[GeneratedRecord] | AsyncIterable[GeneratedRecord],
     bootstrap: str,
@@ -201,19 +169,31 @@ async def produce(
     acks=all, no idempotence (the embedded broker does not support it), a 3 MiB max
     request so ``too_large`` faults get through, linger 5 ms. ``rate`` (records/s) is
     enforced with a :class:`TokenBucket`; ``duration_s`` stops early. Deliveries are
-    awaited before returning; failures are counted in ``failed`` (and logged).
+    awaited before returning; failures are counted in ``failed`` (and logged). Kafka
+    errors outside a single delivery raise :mod:`streamguard.kafka.errors` types.
     """
-    from aiokafka import AIOKafkaProducer
+    async with open_sender(bootstrap, client_options=client_options) as producer:
+        return await _send_all(
+            producer,
+            records,
+            topics,
+            rate=rate,
+            duration_s=duration_s,
+            progress_interval_s=progress_interval_s,
+            max_in_flight=max_in_flight,
+        )
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=False,
-        max_request_size=MAX_REQUEST_SIZE,
-        linger_ms=5,
-        **dict(client_options or {}),
-    )
-    await producer.start()
+
+async def _send_all(
+    producer: RecordSender,
+    records: Iterable[GeneratedRecord] | AsyncIterable[GeneratedRecord],
+    topics: Mapping[str, str],
+    *,
+    rate: float | None,
+    duration_s: float | None,
+    progress_interval_s: float,
+    max_in_flight: int,
+) -> ProduceStats:
     stats = ProduceStats()
     bucket = TokenBucket(rate) if rate else None
     in_flight: deque[tuple[GeneratedRecord, asyncio.Future[Any]]] = deque()
@@ -254,6 +234,5 @@ async def produce(
         while in_flight:
             await settle(*in_flight.popleft())
     finally:
-        await producer.stop()  # flushes whatever is still buffered
         stats.elapsed_s = time.monotonic() - started
     return stats

@@ -8,7 +8,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,28 +23,14 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streamguard.runtime.ports import free_port as free_port  # re-exported for the tests
 from streamguard.sources.fault_kinds import GeneratedRecord
+from streamguard.testing.processes import wait_for as wait_until  # re-exported too
 
 REPO = Path(__file__).resolve().parents[2]
 
 # Short timeouts: group joins take session_timeout/2 on the embedded broker.
 _CLIENT = {"request_timeout_ms": 5000, "retry_backoff_ms": 50, "metadata_max_age_ms": 5000}
-
-
-def free_port() -> int:
-    """A free TCP port on loopback (racy, but only we bind loopback ports here)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll ``condition`` until true or raise with ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass

@@ -4,6 +4,8 @@
 (memory storage: tests must use their own topics, see ``topic_name``).
 ``client_options`` / ``consumer_options``: aiokafka keyword arguments with short timeouts,
 so group joins and failures take seconds, not minutes.
+Process helpers (``child_pids``, ``descendant_pids``, ``process_alive``, ``port_is_free``,
+``wait_for``) check that what a test started is really gone, orphans included.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from streamguard.devtools.broker import EmbeddedBroker
+from streamguard.testing import processes
 
 _CLIENT_OPTIONS: dict[str, Any] = {
     "request_timeout_ms": 5000,
@@ -64,3 +67,13 @@ def client_options() -> dict[str, Any]:
 def consumer_options() -> dict[str, Any]:
     """aiokafka consumer options: quick group joins, earliest, no auto-commit."""
     return dict(_CONSUMER_OPTIONS)
+
+
+# --- processes ----------------------------------------------------------------------------
+
+
+def child_pids(pid: int) -> list[int]:
+    """Children of ``pid`` (skips the test where the kernel does not list them)."""
+    if not processes.children_listed():
+        pytest.skip("/proc/PID/task/TID/children is not available on this kernel")
+    return processes.child_pids(pid)

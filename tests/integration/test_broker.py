@@ -9,7 +9,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from streamguard import cli
 from streamguard.devtools.broker import BrokerError, EmbeddedBroker
 from streamguard.kafka.admin import create_topics, true_end_offsets
+from streamguard.runtime.ports import free_port
+from streamguard.testing.processes import port_is_free, process_alive, wait_for
+from tests.integration.conftest import child_pids
 
 pytestmark = pytest.mark.integration
 
@@ -89,13 +91,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10, what: str =
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
         time.sleep(0.01)  # polling interval under a deadline, not synchronisation
-
-
-def children_of(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    if not path.exists():
-        pytest.skip("/proc/PID/task/TID/children is not available on this kernel")
-    return [int(child) for child in path.read_text().split()]
 
 
 def module_exists(name: str) -> bool:
@@ -182,9 +177,7 @@ def test_async_context_manager() -> None:
 
 
 def test_fixed_port() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     with EmbeddedBroker(port=port) as broker:
         assert broker.url == f"kafka://127.0.0.1:{port}"
         assert asyncio.run(describe_cluster(broker.bootstrap))["brokers"][0]["port"] == port
@@ -290,7 +283,7 @@ def test_create_topics_is_idempotent(
         topics = {plain: 3, compacted: 2}
         await create_topics(broker.bootstrap, topics, compacted={compacted}, **client_options)
         await create_topics(broker.bootstrap, topics, compacted={compacted}, **client_options)
-        with caplog.at_level(logging.WARNING, logger="streamguard.devtools.broker"):
+        with caplog.at_level(logging.WARNING, logger="streamguard.kafka.admin"):
             await create_topics(broker.bootstrap, {plain: 5}, **client_options)
         await create_topics(broker.bootstrap, {}, **client_options)
         return await describe_topics(broker.bootstrap, [plain, compacted])
@@ -414,7 +407,7 @@ def run_broker_command(
             assert match, f"unexpected first line {line!r}"
             bootstrap = f"127.0.0.1:{match.group(1)}"
             assert asyncio.run(describe_cluster(bootstrap))["brokers"]
-            tansu = children_of(process.pid)
+            tansu = child_pids(process.pid)
             assert len(tansu) == 1 and pid_exists(tansu[0])
             process.send_signal(sig)
             returncode = process.wait(timeout=15)
@@ -429,7 +422,7 @@ def run_broker_command(
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_broker_command_prints_address_and_stops_on_signal(sig: signal.Signals) -> None:
-    returncode, _, stderr = run_broker_command(["-m", "streamguard.devtools.broker"], sig)
+    returncode, _, stderr = run_broker_command(["-m", "streamguard.commands.broker"], sig)
     assert returncode == 0, stderr
     assert "stopped" in stderr
 
@@ -457,12 +450,10 @@ def test_broker_command_via_cli_main_alone() -> None:
 
 
 def test_broker_command_takes_its_port_from_settings() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**hermetic_env(), "STREAMGUARD_BROKER": f"kafka://127.0.0.1:{port}"}
     returncode, served, stderr = run_broker_command(
-        ["-m", "streamguard.devtools.broker"], signal.SIGTERM, env=env
+        ["-m", "streamguard.commands.broker"], signal.SIGTERM, env=env
     )
     assert returncode == 0, stderr
     assert int(served) == port
@@ -470,7 +461,7 @@ def test_broker_command_takes_its_port_from_settings() -> None:
 
 def test_broker_command_fails_on_a_taken_port(broker: EmbeddedBroker) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "streamguard.devtools.broker", "--port", str(broker.port)],
+        [sys.executable, "-m", "streamguard.commands.broker", "--port", str(broker.port)],
         cwd=REPO,
         env=hermetic_env(),
         capture_output=True,
@@ -480,3 +471,71 @@ def test_broker_command_fails_on_a_taken_port(broker: EmbeddedBroker) -> None:
     assert result.returncode == 1
     assert result.stdout == ""
     assert "already in use" in result.stderr
+
+
+# --- no orphans: the broker dies with whoever started it ------------------------------------
+
+
+def test_sigkill_of_the_broker_command_takes_tansu_with_it() -> None:
+    """``kill -9`` of ``streamguard broker`` must not leave Tansu holding the port."""
+    port = free_port()
+    with subprocess.Popen(
+        [sys.executable, "-m", "streamguard.cli", "broker", "--port", str(port)],
+        cwd=REPO,
+        env=hermetic_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        try:
+            line = LineReader(process.stdout).next_line(timeout_s=30)
+            assert line is not None and line.strip() == f"kafka://127.0.0.1:{port}", line
+            tansu = child_pids(process.pid)
+            assert len(tansu) == 1 and process_alive(tansu[0]), tansu
+            assert not port_is_free(port)
+        finally:
+            process.kill()
+            process.wait()
+    try:
+        wait_for(lambda: not process_alive(tansu[0]), 10, f"Tansu pid {tansu[0]} to die")
+        wait_for(lambda: port_is_free(port), 10, f"port {port} to be released")
+    finally:
+        if process_alive(tansu[0]):
+            os.kill(tansu[0], signal.SIGKILL)  # the orphan this test found, by its PID
+
+
+def test_a_broker_started_from_a_short_lived_thread_outlives_it() -> None:
+    """PR_SET_PDEATHSIG fires when the forking *thread* exits: that must not stop the broker.
+
+    Covers ``asyncio.run(broker.astart())`` (the default executor's thread ends with
+    ``asyncio.run``) and a plain thread that calls :meth:`EmbeddedBroker.start` and ends.
+    """
+    brokers = [EmbeddedBroker(), EmbeddedBroker()]
+    native_ids: list[int] = []
+
+    async def start_in_executor() -> None:
+        native_ids.append(await asyncio.to_thread(threading.get_native_id))
+        await brokers[0].astart()
+
+    def start_in_thread() -> None:
+        native_ids.append(threading.get_native_id())
+        brokers[1].start()
+
+    try:
+        asyncio.run(start_in_executor())  # joins the executor's threads on the way out
+        thread = threading.Thread(target=start_in_thread)
+        thread.start()
+        thread.join()
+        # The kernel sends PDEATHSIG before an exiting thread's /proc entry disappears.
+        gone = [Path(f"/proc/self/task/{tid}") for tid in native_ids]
+        wait_for(lambda: not any(path.exists() for path in gone), 10, f"threads {native_ids}")
+        for broker in brokers:
+            assert broker.running and process_alive(broker.pid)
+            assert (
+                asyncio.run(describe_cluster(broker.bootstrap))["cluster_id"] == broker.cluster_id
+            )
+    finally:
+        for broker in brokers:
+            broker.stop()

@@ -11,7 +11,8 @@ import pytest
 
 from streamguard.app.faust_app import build_app
 from streamguard.config import Settings
-from streamguard.observability.metrics import Health, WorkerMetrics
+from streamguard.observability.health import Health
+from streamguard.observability.metrics import WorkerMetrics
 
 
 def _read_from_app(tmp_path: Path, read: Callable[[Any], Awaitable[Any]], **settings: Any) -> Any:

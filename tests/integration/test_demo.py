@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 
 import pytest
 
-from streamguard.testing.worker_harness import REPO, free_port
+from streamguard.runtime.ports import free_port
+from streamguard.testing.processes import descendant_pids, port_is_free, process_alive, wait_for
+from streamguard.testing.worker_harness import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -31,3 +35,43 @@ def test_demo_runs_for_its_duration_and_checks_everything_it_produced() -> None:
     assert produced > 0
     assert checked == produced
     assert "quarantine" in final and "top reasons" in final
+
+
+def test_sigkill_of_the_demo_leaves_no_broker_or_worker_behind() -> None:
+    """``kill -9`` of ``streamguard demo`` (or ``make demo``) takes Tansu and the worker."""
+    env = {"PATH": "/usr/bin:/bin", "STREAMGUARD_METRICS_PORT": str(free_port())}
+    with subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "streamguard.cli", "demo"],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as demo:
+        assert demo.stdout is not None
+        children: list[int] = []
+        try:
+            line = demo.stdout.readline()  # printed once the broker is up, before the worker
+            match = re.match(r"broker kafka://127\.0\.0\.1:(\d+);", line)
+            assert match is not None, f"unexpected first line {line!r}"
+            broker_port = int(match.group(1))
+
+            def broker_and_worker_started() -> bool:
+                children[:] = descendant_pids(demo.pid)
+                return len(children) >= 2  # tansu + the worker (and maybe its helpers)
+
+            wait_for(broker_and_worker_started, 30, "the demo's broker and worker processes")
+            assert demo.poll() is None, "the demo ended early"
+        finally:
+            demo.kill()
+            demo.wait()
+    try:
+        wait_for(
+            lambda: not any(map(process_alive, children)), 30, f"the demo's children {children}"
+        )
+        wait_for(lambda: port_is_free(broker_port), 10, f"port {broker_port} to be released")
+    finally:
+        for pid in children:
+            if process_alive(pid):
+                os.kill(pid, signal.SIGKILL)  # an orphan this test found, by its PID

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from streamguard.alerts import AlertManager, AlertTarget, targets_from_settings
 from streamguard.config import load_settings
 from streamguard.observability.alerts import AlertMetrics
+from streamguard.runtime.ports import free_port
 from tests.unit.alert_receiver import Receiver, wait_until
 
 SECRET = "whsec-never-log-me-42"
@@ -34,13 +35,6 @@ def make(target: AlertTarget, **kwargs: Any) -> tuple[AlertManager, CollectorReg
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
-
-
-def free_port() -> int:
-    probe = Receiver()
-    port = probe.port
-    probe.stop()
-    return port
 
 
 def test_retries_after_500s_then_delivers() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from mode.utils.collections import FastUserDict
 
-from streamguard.app.faust_app import ChangelogBuffer, TablePartitionStore
+from streamguard.app.tables import ChangelogBuffer, TablePartitionStore
 
 
 class _MemoryStore(FastUserDict):  # type: ignore[type-arg]

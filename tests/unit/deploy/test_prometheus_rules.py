@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +20,7 @@ from streamguard.observability.drift import DriftMetrics
 from streamguard.observability.metrics import WorkerMetrics
 from streamguard.observability.quality import QualityMetrics
 from streamguard.observability.recommender import RecommenderMetrics, RecommenderProcessMetrics
+from streamguard.runtime.ports import free_port
 from tests.unit.alert_receiver import Receiver, wait_until
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
@@ -131,12 +131,6 @@ def test_prometheus_scrapes_the_job_the_rules_select() -> None:
 # --- the real servers: Prometheus evaluates the rules, Alertmanager routes the alert ------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve(registry: CollectorRegistry) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -184,7 +178,7 @@ def test_a_low_quality_score_reaches_a_webhook_through_prometheus_and_alertmanag
     quality.score.labels("product", "composite", "_all").set(0.97)
     metrics_server = _serve(registry)
     receiver = Receiver()
-    prom_port, am_port = _free_port(), _free_port()
+    prom_port, am_port = free_port(), free_port()
 
     # The shipped Alertmanager config, pointed at the test receiver and without waits.
     am_config = yaml.safe_load(ALERTMANAGER.read_text(encoding="utf-8"))

@@ -13,11 +13,11 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streamguard.anomaly.centroid import CentroidNovelty
 from streamguard.anomaly.models import z_to_score
 from streamguard.config import Settings
 from streamguard.drift import DriftEngine, SchemaDriftDetector, SemanticDriftDetector
-from streamguard.drift.engine import _Centroid
-from streamguard.embed.embedder import HashingEmbedder
+from streamguard.embed.hashing import HashingEmbedder
 from streamguard.events.records import SourcePosition
 from streamguard.observability.drift import DriftMetrics
 from streamguard.pipeline import RecordPipeline
@@ -205,7 +205,7 @@ def test_async_engine_finds_the_same_drift_through_the_batcher() -> None:
         )
         == 1
     )
-    assert sample("streamguard_embedder_texts_total") == engine.batcher.processed  # type: ignore[union-attr]
+    assert sample("streamguard_embedder_texts_total") == engines.batcher.processed  # type: ignore[union-attr]
     assert sample("streamguard_embedding_cache_hits_total") > 0
     assert sample("streamguard_embedder_sampling_ratio") == 1.0
     assert sample("streamguard_anomaly_score_count", {"stream": "product"}) == len(records)
@@ -237,7 +237,7 @@ def test_engine_without_embedder_still_scores_and_checks_schema() -> None:
         outcome = pipeline.process(orjson.dumps(record), pos(i))
         assert outcome.record is None or 0.0 <= outcome.record["_dq"]["anomaly_score"] <= 1.0
     assert engine.flush() and engine.drain_findings() == [] and engine.semantic == {}
-    assert np.isfinite(engine.numeric.score_one("view:USD", {"price": 3.0}))
+    assert np.isfinite(engine.scorer.numeric.score_one("view:USD", {"price": 3.0}))
 
 
 def _search(i: int, query: str) -> bytes:
@@ -278,12 +278,12 @@ def test_a_query_far_from_the_usual_ones_scores_once_embedded() -> None:
 
 def test_centroid_scores_a_batch_as_z_to_score_scores_one_cosine() -> None:
     rng = np.random.default_rng(3)
-    centroid = _Centroid(dim=16)
+    centroid = CentroidNovelty(dim=16)
     vectors = rng.normal(size=(200, 16)).astype(np.float32) + 2.0
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     texts = [f"t{i}" for i in range(200)]
-    centroid.update(texts[:50], vectors[:50])
-    centroid.update(texts[50:], vectors[50:])
+    centroid.learn_many(texts[:50], vectors[:50])
+    centroid.learn_many(texts[50:], vectors[50:])
     assert centroid.stats.n == 200
     cosines = np.concatenate([np.linspace(-1.0, 1.0, 41), [centroid.usual]])
     expected = [
@@ -300,9 +300,9 @@ def test_centroid_scores_a_batch_as_z_to_score_scores_one_cosine() -> None:
 
 
 def test_centroid_score_table_stays_bounded() -> None:
-    centroid = _Centroid(dim=4, max_texts=150)
+    centroid = CentroidNovelty(dim=4, max_texts=150)
     vectors = np.tile(np.array([[1.0, 0.0, 0.0, 0.0]], np.float32), (100, 1))
-    centroid.update([f"a{i}" for i in range(100)], vectors)  # warm-up: n reaches 100
-    centroid.update([f"b{i}" for i in range(100)], vectors)
-    centroid.update([f"c{i}" for i in range(100)], vectors)  # would make 200 > 150
+    centroid.learn_many([f"a{i}" for i in range(100)], vectors)  # warm-up: n reaches 100
+    centroid.learn_many([f"b{i}" for i in range(100)], vectors)
+    centroid.learn_many([f"c{i}" for i in range(100)], vectors)  # would make 200 > 150
     assert set(centroid.scores) == {f"c{i}" for i in range(100)}

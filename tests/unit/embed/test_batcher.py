@@ -9,9 +9,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from streamguard.embed.batcher import Item, MicroBatcher, Vectors
+from streamguard.embed.base import Vectors
+from streamguard.embed.batcher import Item, MicroBatcher
 from streamguard.embed.cache import EmbeddingCache
-from streamguard.embed.embedder import HashingEmbedder
+from streamguard.embed.hashing import HashingEmbedder
 
 
 class GatedEmbedder:

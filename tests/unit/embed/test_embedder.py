@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from streamguard.config import Settings
-from streamguard.embed.embedder import HashingEmbedder, TransformerEmbedder, resolve_model_path
+from streamguard.embed.hashing import HashingEmbedder
+from streamguard.embed.transformer import TransformerEmbedder, resolve_model_path
 from streamguard.wiring import LazyEmbedder, build_embedder
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from streamguard.embed.embedder import HashingEmbedder
+from streamguard.embed.hashing import HashingEmbedder
 from streamguard.embed.process import EmbedderProcessError, ProcessEmbedder
 
 
@@ -149,10 +149,9 @@ def test_a_factory_that_cannot_travel_is_refused_at_once() -> None:
 def test_failures_and_restarts_reach_the_metrics(embedder: ProcessEmbedder) -> None:
     from prometheus_client import CollectorRegistry
 
-    from streamguard.drift.engine import export_batcher
     from streamguard.embed.batcher import MicroBatcher
     from streamguard.embed.cache import EmbeddingCache
-    from streamguard.observability.drift import DriftMetrics
+    from streamguard.observability.drift import DriftMetrics, export_batcher
 
     registry = CollectorRegistry()
     metrics, cache = DriftMetrics(registry), EmbeddingCache(100)

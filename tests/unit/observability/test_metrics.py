@@ -24,15 +24,15 @@ from streamguard.events.records import (
     Reason,
     SourcePosition,
 )
+from streamguard.observability.health import Health
 from streamguard.observability.metrics import (
     LATENCY_BUCKETS,
     OTHER,
-    Health,
-    MetricsServer,
     WorkerMetrics,
     bounded_field,
     observe_many,
 )
+from streamguard.observability.server import MetricsServer
 from streamguard.pipeline import RecordPipeline
 from streamguard.runtime.heap import CollectionTimer
 

@@ -21,6 +21,7 @@ from streamguard.pipeline import RecordPipeline
 from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
 from streamguard.validate.dedupe import DedupeIndex
+from streamguard.validate.fast_path import BehaviorFastPath
 
 NOW = 1_800_000_000.0
 VALID: dict[str, Any] = {
@@ -68,10 +69,10 @@ def test_generated_fault_mix_decides_the_same() -> None:
 
 
 def test_valid_records_take_the_fast_path() -> None:
-    fast, _ = _pair()
-    assert fast._check_behavior(dict(VALID)) is not None
+    check = BehaviorFastPath().check
+    assert check(dict(VALID)) is not None
     # ...and a repairable one does not, until repair has run.
-    assert fast._check_behavior({**VALID, "currency": "eur"}) is None
+    assert check({**VALID, "currency": "eur"}) is None
 
 
 @pytest.mark.parametrize(
@@ -150,7 +151,6 @@ def test_random_field_values_decide_the_same(changes: dict[str, Any]) -> None:
 @settings(max_examples=500, deadline=None)
 @given(millis=st.integers(min_value=EPOCH_MILLIS_MIN, max_value=2**32 * 1000 - 1))
 def test_epoch_millis_shortcut_matches_datetime(millis: int) -> None:
-    fast, _ = _pair()
-    checked = fast._check_behavior({**VALID, "ts": millis})
+    checked = BehaviorFastPath().check({**VALID, "ts": millis})
     moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
     assert checked == (moment.timestamp() * 1000.0, format_ts(moment))

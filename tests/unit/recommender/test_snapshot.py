@@ -70,9 +70,9 @@ def test_method_spelling_and_files(tmp_path: Path) -> None:
     assert list(path.parent.iterdir()) == [path]  # no temp file left behind
     loaded = read_snapshot(path)
     assert loaded is not None and answers(loaded) == answers(model)
-    assert answers(CooccurrenceRecommender.restore(model.snapshot())) == answers(model)
+    assert answers(restore(snapshot(model))) == answers(model)
     model.learn_one({"user_id": "u1", "product_id": "p1"})
-    assert write_atomic(model.snapshot(), path) == path.stat().st_size  # replaces it
+    assert write_atomic(snapshot(model), path) == path.stat().st_size  # replaces it
     again = read_snapshot(path)
     assert again is not None and again.events_learned == model.events_learned
 

