@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from streamguard.anomaly.stamp import AnomalyStamp
 from streamguard.config import Settings
-from streamguard.drift.engine import DriftEngine
+from streamguard.drift.engine import TEXT_FIELDS, DriftEngine
 from streamguard.embed.base import Device, Embedder
 from streamguard.embed.batcher import MicroBatcher
 from streamguard.embed.cache import EmbeddingCache
@@ -38,6 +39,7 @@ __all__ = [
     "HASHING",
     "EngineGroup",
     "LazyEmbedder",
+    "build_anomaly_stamp",
     "build_embedder",
     "build_engines",
     "build_scorers",
@@ -241,3 +243,16 @@ def pipeline_observers(
     True
     """
     return [observer for observer in (drift, clock, quality) if observer is not None]
+
+
+def build_anomaly_stamp(settings: Settings, stream: str) -> AnomalyStamp:
+    """The record anomaly score alone, for runs without the drift engine (``check
+    --no-drift``): every clean record still carries ``_dq.anomaly_score``.
+
+    >>> from streamguard.config import Settings
+    >>> build_anomaly_stamp(Settings(), "product").scorer.text_fields
+    ('title', 'description', 'category', 'brand')
+    """
+    return AnomalyStamp(
+        stream, text_fields=TEXT_FIELDS[stream], threshold=settings.anomaly_threshold
+    )

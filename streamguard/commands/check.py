@@ -6,7 +6,9 @@ findings, from the same engine as the worker, run synchronously; ``--no-drift`` 
 it) and ``DIR/report.json`` and prints a human summary. The ``source`` of line *n* (0-based) is
 ``{"topic": "file:<name>", "partition": 0, "offset": n}``.
 
-Exit code 0 when it ran, whatever it found; 2 when it could not run.
+Exit code 0 when it ran, whatever it found, unless a ``--fail-on`` condition holds
+(``quarantine>1%``, ``finding``, ``quality<0.9``, ... see :mod:`streamguard.quality.gate`):
+then 1, naming each condition that failed. 2 when it could not run.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from streamguard.config import Settings
 from streamguard.events.records import Outcome, SourcePosition
 from streamguard.pipeline import RecordPipeline, StreamName
 from streamguard.quality import QualitySnapshot
+from streamguard.quality.gate import Condition, parse_condition
 from streamguard.quality.tally import RunTally
 from streamguard.validate.dedupe import DedupeIndex
-from streamguard.wiring import build_scorers, pipeline_observers
+from streamguard.wiring import build_anomaly_stamp, build_scorers, pipeline_observers
 
 if TYPE_CHECKING:
     from streamguard.embed.base import Embedder
@@ -178,6 +181,9 @@ def check_file(
         from streamguard.wiring import build_engines
 
         engine = build_engines(settings, [stream], synchronous=True, embedder=embedder)[stream]
+    # Without the drift engine, the anomaly score alone: _dq.anomaly_score is a number in
+    # every clean record (DESIGN.md), with or without --no-drift.
+    scoring = engine if engine is not None else build_anomaly_stamp(settings, stream)
     clock = StreamClock()
     scorer = build_scorers(settings, catalogue=catalogue, clock=clock)[stream]
     pipeline = RecordPipeline(
@@ -185,7 +191,7 @@ def check_file(
         max_record_bytes=settings.max_record_bytes,
         dedupe=DedupeIndex(settings.dedupe_window_s, settings.dedupe_max_entries),
         catalogue=catalogue,
-        observers=pipeline_observers(drift=engine, quality=scorer, clock=clock),
+        observers=pipeline_observers(drift=scoring, quality=scorer, clock=clock),
     )
     tally = RunTally(stream)
     topic = f"file:{path.name}"
@@ -298,8 +304,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-drift",
         dest="drift",
         action="store_false",
-        help="skip the drift and anomaly engine (no embedding model, no findings.jsonl)",
+        help=(
+            "skip drift detection and the embedding model (no findings.jsonl);"
+            " clean records still carry _dq.anomaly_score"
+        ),
     )
+    parser.add_argument(
+        "--fail-on",
+        action="append",
+        default=[],
+        type=_condition,
+        metavar="CONDITION",
+        help=(
+            "exit 1 when it holds (repeatable): quarantine>1%%, corrected>=100, "
+            "quality<0.9, finding, finding=schema_drift, reason=duplicate"
+        ),
+    )
+
+
+def _condition(text: str) -> Condition:
+    try:
+        return parse_condition(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -307,6 +334,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     path: Path = args.file
     if not path.is_file():
         print(f"streamguard check: {path}: no such file", file=sys.stderr)
+        return 2
+    conditions: list[Condition] = getattr(args, "fail_on", [])
+    drift = getattr(args, "drift", True)
+    if not drift and any(c.text.replace(" ", "").startswith("finding") for c in conditions):
+        print(
+            "streamguard check: --fail-on finding needs drift detection: drop --no-drift",
+            file=sys.stderr,
+        )
         return 2
     catalogue = None
     try:
@@ -320,10 +355,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             settings,
             catalogue=catalogue,
             progress=sys.stderr,
-            drift=getattr(args, "drift", True),
+            drift=drift,
         )
     except OSError as exc:
         print(f"streamguard check: {exc}", file=sys.stderr)
         return 2
     print(format_summary(result, str(path)))
-    return 0
+    report = result.report()
+    failures = [(c.text, why) for c in conditions if (why := c.failed(report)) is not None]
+    for text, why in failures:
+        print(f"FAIL --fail-on {text}: {why}")
+    return 1 if failures else 0

@@ -400,3 +400,82 @@ def test_generate_creates_the_output_folder(tmp_path: Path) -> None:
         == 0
     )
     assert len(out.read_bytes().splitlines()) == 5
+
+
+# --- --fail-on: gating a CI job ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("conditions", "code", "failed"),
+    [
+        ([], 0, []),
+        (["quarantine>60%"], 0, []),  # 5 of 9 quarantined: 56%
+        (["quarantine>50%"], 1, ["quarantine>50%"]),
+        (["quarantine>=5", "quarantine>5"], 1, ["quarantine>=5"]),
+        (["reason=duplicate", "reason=too_large"], 1, ["reason=duplicate"]),
+        (["corrected<10%", "quarantine>60%"], 0, []),  # 3 of 9 corrected: 33%
+    ],
+)
+def test_fail_on_exits_1_naming_each_condition_that_holds(
+    events_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    conditions: list[str],
+    code: int,
+    failed: list[str],
+) -> None:
+    args = [str(events_file), "--out", str(tmp_path / "o"), "--no-drift"]
+    for condition in conditions:
+        args += ["--fail-on", condition]
+    got, stdout, _ = check(args, capsys)
+    assert got == code
+    assert [line.split(":")[0] for line in stdout.splitlines() if line.startswith("FAIL")] == [
+        f"FAIL --fail-on {c}" for c in failed
+    ]
+
+
+def test_fail_on_a_finding_gates_on_drift(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAMGUARD_MODEL", "hashing")
+    path = tmp_path / "prices.jsonl"
+    normal = [purchase(f"n{i}", price=10.0 + i % 5, user_id=f"u{i}") for i in range(400)]
+    path.write_bytes(b"\n".join([*normal, purchase("x", price=1e7, user_id="ux")]) + b"\n")
+    code, stdout, _ = check(
+        [str(path), "--out", str(tmp_path / "o"), "--fail-on", "finding"], capsys
+    )
+    assert code == 1 and "FAIL --fail-on finding: " in stdout and "anomaly" in stdout
+    code, _, _ = check(
+        [str(path), "--out", str(tmp_path / "o"), "--fail-on", "finding=semantic_drift"], capsys
+    )
+    assert code == 0
+
+
+def test_fail_on_a_finding_without_drift_detection_cannot_run(
+    events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [str(events_file), "--out", str(tmp_path / "o"), "--no-drift", "--fail-on", "finding"]
+    code, _, stderr = check(args, capsys)
+    assert code == 2 and "needs drift detection" in stderr
+
+
+def test_an_unreadable_fail_on_exits_2_saying_what_it_expects(
+    events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        check([str(events_file), "--fail-on", "quarantine>>1"], capsys)
+    assert exit_info.value.code == 2
+    assert "expected e.g. quarantine>1%" in capsys.readouterr().err
+
+
+def test_no_drift_still_gives_every_clean_record_an_anomaly_score(
+    events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DESIGN.md: ``_dq.anomaly_score`` and ``quality_score`` are numbers in 0..1."""
+    code, _, _ = check([str(events_file), "--out", str(tmp_path / "o"), "--no-drift"], capsys)
+    assert code == 0
+    clean = read_jsonl(tmp_path / "o" / "clean.jsonl")
+    assert clean and not (tmp_path / "o" / "findings.jsonl").exists()
+    for record in clean:
+        assert 0.0 <= record["_dq"]["anomaly_score"] <= 1.0, record["_dq"]
+        assert 0.0 <= record["_dq"]["quality_score"] <= 1.0, record["_dq"]
