@@ -23,11 +23,15 @@ pydantic_core._pydantic_core.ValidationError: 1 validation error for BehaviorEve
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
+import pycountry
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -38,8 +42,10 @@ from pydantic_core import PydanticCustomError
 
 __all__ = [
     "BEHAVIOR_EVENT_TYPES",
+    "CURRENCIES",
     "PLATFORMS",
     "PRODUCT_OPS",
+    "RFC3339",
     "BehaviorEvent",
     "EventTime",
     "ProductEvent",
@@ -54,6 +60,14 @@ PRODUCT_OPS = ("upsert", "delete")
 EPOCH_MILLIS_MIN = 100_000_000_000
 #: Event types that must carry price, currency and quantity.
 PRICED_EVENT_TYPES = frozenset({"add_to_cart", "purchase"})
+#: ISO 4217 currency codes (from pycountry's copy of the standard).
+CURRENCIES: Final = frozenset(currency.alpha_3 for currency in pycountry.currencies)
+#: RFC 3339 date-time with a zone: what the schemas' ``format: date-time`` means.
+#: ``datetime.fromisoformat`` also takes ISO 8601 forms RFC 3339 excludes (basic format
+#: ``20261101T100000Z``, week dates, a space separator, ``+0530``, no seconds).
+RFC3339: Final = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
+)
 
 
 def parse_event_time(value: Any) -> datetime:
@@ -74,6 +88,12 @@ def parse_event_time(value: Any) -> datetime:
     if isinstance(value, int | float):
         if value != value or value in (float("inf"), float("-inf")):
             raise PydanticCustomError("invalid_timestamp", "ts is not a finite number")
+        if isinstance(value, float) and not value.is_integer():
+            raise PydanticCustomError(
+                "invalid_timestamp",
+                "epoch millis must be a whole number, not {value}",
+                {"value": value},
+            )
         if value < EPOCH_MILLIS_MIN:
             raise PydanticCustomError(
                 "invalid_timestamp",
@@ -87,14 +107,19 @@ def parse_event_time(value: Any) -> datetime:
     if isinstance(value, str):
         if len(value) > 64:
             raise PydanticCustomError("invalid_timestamp", "ts string too long")
+        if not RFC3339.match(value):
+            # Naive strings get their own message: the repair step fixes those.
+            naive = RFC3339.match(value + "Z") is not None
+            raise PydanticCustomError(
+                "invalid_timestamp",
+                "ts has no time zone" if naive else "ts is not an RFC 3339 timestamp",
+            )
         try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError as exc:
+            parsed = datetime.fromisoformat(value.upper())
+        except ValueError as exc:  # e.g. month 13
             raise PydanticCustomError(
                 "invalid_timestamp", "ts is not an RFC 3339 timestamp"
             ) from exc
-        if parsed.tzinfo is None:
-            raise PydanticCustomError("invalid_timestamp", "ts has no time zone")
         try:
             return parsed.astimezone(UTC)
         except OverflowError as exc:  # e.g. year 1 with a positive offset
@@ -108,7 +133,7 @@ EventTime = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "format": "date-time"},
+                {"type": "string", "format": "date-time", "pattern": RFC3339.pattern},
                 {"type": "integer", "minimum": EPOCH_MILLIS_MIN},
             ],
             "description": "RFC 3339 timestamp with zone, or epoch milliseconds",
@@ -116,7 +141,30 @@ EventTime = Annotated[
     ),
 ]
 Id = Annotated[str, Field(min_length=1, max_length=256)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+
+
+def _iso_currency(value: str) -> str:
+    if value not in CURRENCIES:
+        raise PydanticCustomError(
+            "unknown_currency", "'{value}' is not an ISO 4217 currency code", {"value": value}
+        )
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's ``integer`` includes ``2.0``: take integral floats as ints so the
+    model and the schema agree (the repair step still rewrites them, recorded)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+Currency = Annotated[
+    str,
+    AfterValidator(_iso_currency),
+    WithJsonSchema({"type": "string", "enum": sorted(CURRENCIES), "description": "ISO 4217 code"}),
+]
+Whole = BeforeValidator(_whole_number)
 Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 _MODEL_CONFIG = ConfigDict(strict=True, extra="allow", frozen=True)
@@ -155,9 +203,9 @@ class BehaviorEvent(BaseModel):
     query: Annotated[str, Field(max_length=2048)] | None = None
     price: Price | None = None
     currency: Currency | None = None
-    quantity: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    quantity: Annotated[int, Field(ge=1, le=1_000_000), Whole] | None = None
     platform: Literal["web", "ios", "android"] | None = None
-    schema_version: Annotated[int, Field(ge=1)] | None = None
+    schema_version: Annotated[int, Field(ge=1), Whole] | None = None
 
     @model_validator(mode="after")
     def _conditional_fields(self) -> BehaviorEvent:
@@ -184,6 +232,6 @@ class ProductEvent(BaseModel):
     brand: Annotated[str, Field(max_length=256)] | None = None
     price: Price | None = None
     currency: Currency | None = None
-    stock: Annotated[int, Field(ge=0)] | None = None
+    stock: Annotated[int, Field(ge=0), Whole] | None = None
     attributes: dict[str, Any] | None = None
-    schema_version: Annotated[int, Field(ge=1)] | None = None
+    schema_version: Annotated[int, Field(ge=1), Whole] | None = None

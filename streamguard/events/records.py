@@ -48,6 +48,7 @@ CORRECTION_RULES: Final = (
     "enum_normalize",
     "ts_epoch_seconds",
     "ts_assume_utc",
+    "ts_normalize",
     "price_from_catalogue",
 )
 #: How much of an oversized record's bytes the quarantine record keeps.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from streamguard.events.models import (
@@ -27,8 +27,9 @@ from streamguard.events.models import (
     PLATFORMS,
     PRICED_EVENT_TYPES,
     PRODUCT_OPS,
+    RFC3339,
 )
-from streamguard.events.records import Correction
+from streamguard.events.records import Correction, format_ts
 
 __all__ = [
     "Catalogue",
@@ -137,15 +138,28 @@ def _fix_ts(record: dict[str, Any], fixes: list[Correction]) -> None:
         fixed = int(round(value * 1000))
         record["ts"] = fixed
         fixes.append(Correction("ts", value, fixed, "ts_epoch_seconds"))
-    elif isinstance(value, str) and 10 <= len(value) <= 64 and value[-1:] not in ("Z", "z"):
+    elif isinstance(value, str) and 10 < len(value) <= 64 and not RFC3339.match(value):
+        # A bare date (10 characters) is not a timestamp: left for validation to refuse.
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             return
-        if parsed.tzinfo is None and len(value) > 10:  # a bare date is not a timestamp
+        if parsed.tzinfo is None:
+            # Naive: assume UTC, keeping the text when adding the zone makes it RFC 3339.
             fixed_text = value + "Z"
-            record["ts"] = fixed_text
-            fixes.append(Correction("ts", value, fixed_text, "ts_assume_utc"))
+            if not RFC3339.match(fixed_text):
+                fixed_text = format_ts(parsed.replace(tzinfo=UTC))
+            rule = "ts_assume_utc"
+        else:
+            # ISO 8601 forms RFC 3339 excludes (basic format, week date, a space, +0530):
+            # the same instant, written as RFC 3339 UTC.
+            try:
+                fixed_text = format_ts(parsed.astimezone(UTC))
+            except OverflowError:
+                return
+            rule = "ts_normalize"
+        record["ts"] = fixed_text
+        fixes.append(Correction("ts", value, fixed_text, rule))
 
 
 def repair_behavior(record: dict[str, Any], catalogue: Catalogue | None) -> list[Correction]:

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from streamguard.events.models import (
     BEHAVIOR_EVENT_TYPES,
+    CURRENCIES,
     EPOCH_MILLIS_MIN,
     PLATFORMS,
     PRICED_EVENT_TYPES,
@@ -38,6 +39,7 @@ __all__ = ["BehaviorFastPath"]
 _BEHAVIOR_FIELDS: Final = frozenset(BehaviorEvent.model_fields)
 _EVENT_TYPES: Final = frozenset(BEHAVIOR_EVENT_TYPES)
 _PLATFORMS: Final = frozenset(PLATFORMS)
+_CURRENCIES: Final = CURRENCIES
 _ID_MAX: Final = 256
 _QUERY_MAX: Final = 2048
 _INF: Final = float("inf")
@@ -88,11 +90,7 @@ class BehaviorFastPath:
         if price is not None and (type(price) is not float or not 0.0 <= price < _INF):
             return None  # integer prices are valid but rare: the full path takes them
         currency = get("currency")
-        if currency is not None and (
-            type(currency) is not str
-            or len(currency) != 3
-            or not (currency.isascii() and currency.isalpha() and currency.isupper())
-        ):
+        if currency is not None and (type(currency) is not str or currency not in _CURRENCIES):
             return None
         quantity = get("quantity")
         if quantity is not None and (type(quantity) is not int or not 0 < quantity <= 1_000_000):

@@ -24,6 +24,7 @@ __all__ = ["reasons_from_validation_error"]
 _ERROR_CODES = {
     "missing": "missing_field",
     "literal_error": "unknown_enum",
+    "unknown_currency": "unknown_enum",
     "greater_than": "out_of_range",
     "greater_than_equal": "out_of_range",
     "less_than": "out_of_range",

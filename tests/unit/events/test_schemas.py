@@ -28,7 +28,7 @@ FILES: dict[StreamName, str] = {"behavior": "behavior.v1.json", "product": "prod
 
 # RFC 3339 date-time (jsonschema checks "format" only with an optional extra installed).
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
 )
 FORMATS = jsonschema.FormatChecker()
 FORMATS.checks("date-time")(lambda value: not isinstance(value, str) or bool(_RFC3339.match(value)))
@@ -176,7 +176,35 @@ REJECTED: list[tuple[StreamName, dict[str, Any]]] = [
     ("product", changed(PRODUCT, op="merge")),
     ("product", changed(PRODUCT, category="home//kitchen")),
     ("product", changed(PRODUCT, attributes=["red"])),
+    # Blind spots the mutation pool used to miss (schema and model disagreed or both let
+    # them through): ISO 8601 forms RFC 3339 excludes, fractional epoch millis, currencies
+    # outside ISO 4217.
+    ("behavior", changed(BEHAVIOR, ts="20261101T100000Z")),
+    ("behavior", changed(BEHAVIOR, ts="2026-W44-7T10:00:00Z")),
+    ("behavior", changed(BEHAVIOR, ts="2026-11-01 10:00:00Z")),
+    ("behavior", changed(BEHAVIOR, ts="2026-11-01T10:00Z")),
+    ("behavior", changed(BEHAVIOR, ts="2026-11-01T10:00:00+0530")),
+    ("behavior", changed(BEHAVIOR, ts=1.8e12 + 0.5)),
+    ("behavior", changed(BEHAVIOR, currency="XYZ")),
+    ("product", changed(PRODUCT, currency="ABC")),
 ]
+
+#: JSON Schema's ``integer`` includes whole floats, so the model takes them too.
+ACCEPTED_BY_BOTH: list[tuple[StreamName, dict[str, Any]]] = [
+    ("behavior", changed(BEHAVIOR, quantity=2.0)),
+    ("behavior", changed(BEHAVIOR, ts=1.8e12)),
+    ("behavior", changed(BEHAVIOR, ts="2026-11-01t10:00:00.123z")),
+    ("product", changed(PRODUCT, stock=3.0)),
+    ("product", changed(PRODUCT, currency="BRL")),
+]
+
+
+@pytest.mark.parametrize(("stream", "event"), ACCEPTED_BY_BOTH)
+def test_what_the_schema_accepts_the_model_accepts(
+    stream: StreamName, event: dict[str, Any]
+) -> None:
+    assert schema_accepts(stream, event)
+    assert model_accepts(stream, event)
 
 
 def test_valid_examples_are_accepted_by_both() -> None:
@@ -224,6 +252,15 @@ _POOL = [
     "2026-11-01T10:00:00Z",
     "2026-11-01T10:00:00.5+05:30",
     "2026-11-01T10:00:00",
+    "20261101T100000Z",
+    "2026-W44-7T10:00:00Z",
+    "2026-11-01 10:00:00Z",
+    "2026-11-01t10:00:00z",
+    2.0,
+    1.8e12,
+    1.8e12 + 0.5,
+    "EUR",
+    "XYZ",
 ]
 _FIELDS = {
     "behavior": [*BehaviorEvent.model_fields, "extra"],

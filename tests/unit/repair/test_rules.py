@@ -359,6 +359,34 @@ def test_naive_iso_timestamp_is_taken_as_utc(naive: str, expected: str) -> None:
     assert clean["ts"] == expected
 
 
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        ("20261101T100000Z", "2026-11-01T10:00:00.000Z"),  # ISO 8601 basic format
+        ("2026-W44-7T10:00:00Z", "2026-11-01T10:00:00.000Z"),  # a week date
+        ("2026-11-01 10:00:00Z", "2026-11-01T10:00:00.000Z"),  # a space separator
+        ("2026-11-01T12:00:00+0200", "2026-11-01T10:00:00.000Z"),  # offset without colon
+    ],
+)
+def test_iso_8601_forms_outside_rfc_3339_are_normalised_and_recorded(
+    variant: str, expected: str
+) -> None:
+    """They used to pass validation unchanged (fromisoformat takes them; RFC 3339 does not)."""
+    outcome, clean = run(purchase(ts=variant))
+    assert outcome.status == "corrected"
+    assert corrections(clean) == [
+        {"field": "ts", "from": variant, "to": expected, "rule": "ts_normalize"}
+    ]
+    assert clean["ts"] == expected
+
+
+def test_a_naive_timestamp_with_a_space_is_taken_as_utc_in_rfc_3339() -> None:
+    outcome, clean = run(purchase(ts="2026-11-01 10:00:00"))
+    assert outcome.status == "corrected"
+    assert corrections(clean)[0]["to"] == "2026-11-01T10:00:00.000Z"
+    assert corrections(clean)[0]["rule"] == "ts_assume_utc"
+
+
 @pytest.mark.parametrize("ts", ["2026-11-01", "yesterday", "2026-11-01T10:00:00+02:00"])
 def test_ts_strings_that_are_not_naive_timestamps_are_not_repaired(ts: str) -> None:
     record = purchase(ts=ts)
