@@ -43,6 +43,7 @@ from streamguard.events.records import (
 from streamguard.repair.rules import Catalogue, repair_behavior, repair_product
 from streamguard.validate.dedupe import DedupeIndex
 from streamguard.validate.fast_path import BehaviorFastPath
+from streamguard.validate.integrity import FLAGS, check_catalogue
 from streamguard.validate.reasons import reasons_from_validation_error
 from streamguard.validate.schema import MODELS, SchemaValidator, StreamName
 
@@ -191,7 +192,12 @@ class RecordPipeline:
                 return self._quarantine(raw, source, [reason])
         status: Status = "corrected" if corrections else "valid"
         record["ts"] = ts_text
-        record["_dq"] = {
+        lookup = (
+            check_catalogue(record, self.catalogue)
+            if self.catalogue is not None and self.stream == "behavior"
+            else None
+        )
+        record["_dq"] = dq = {
             "status": status,
             "corrections": [c.as_dict() for c in corrections] if corrections else [],
             "anomaly_score": None,
@@ -204,6 +210,9 @@ class RecordPipeline:
             },
             "checked_at": self._now(),
         }
+        if lookup is not None and lookup != "hit":
+            # Valid but not consistent with the catalogue: flagged, not quarantined.
+            dq["flags"] = [dict(FLAGS[lookup])]
         for observer in self.observers:
             observer.on_clean(record, source)
         value = encode_record(record)
@@ -218,6 +227,7 @@ class RecordPipeline:
             (),
             tuple(corrections) if corrections else (),
             record,
+            lookup,
         )
 
     def _quarantine(

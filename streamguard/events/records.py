@@ -115,6 +115,9 @@ class Outcome:
     reasons: tuple[Reason, ...] = ()
     corrections: tuple[Correction, ...] = ()
     record: dict[str, Any] | None = field(default=None, compare=False)
+    #: The product-catalogue lookup of a behaviour event (``hit``, ``unknown_product``,
+    #: ``price_mismatch``); None when not looked up (no catalogue, or no product_id).
+    catalogue: str | None = None
 
     @property
     def is_clean(self) -> bool:

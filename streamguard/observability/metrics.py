@@ -108,6 +108,13 @@ class WorkerMetrics:
             ["stream", "rule", "field"],
             registry=r,
         )
+        self.catalogue_lookups = PromCounter(
+            "streamguard_catalogue_lookups_total",
+            "Behaviour events checked against the product catalogue, by result "
+            "(hit, unknown_product, price_mismatch): flagged in _dq.flags, not quarantined.",
+            ["stream", "result"],
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "streamguard_batch_processing_seconds",
             "Time to process one batch and have its outputs acknowledged.",
@@ -199,8 +206,11 @@ class WorkerMetrics:
         statuses: Counter[str] = Counter()
         reasons: Counter[tuple[str, str]] = Counter()
         rules: Counter[tuple[str, str]] = Counter()
+        lookups: Counter[str] = Counter()
         for outcome in outcomes:
             statuses[outcome.status] += 1
+            if outcome.catalogue is not None:
+                lookups[outcome.catalogue] += 1
             for reason in outcome.reasons:
                 code = reason.code if reason.code in _KNOWN_REASONS else OTHER
                 reasons[code, bounded_field(reason.field)] += 1
@@ -215,6 +225,8 @@ class WorkerMetrics:
             self.reasons.labels(stream, code, field).inc(count)
         for (rule, field), count in rules.items():
             self.corrections.labels(stream, rule, field).inc(count)
+        for result, count in lookups.items():
+            self.catalogue_lookups.labels(stream, result).inc(count)
         self.batch_seconds.labels(stream).observe(seconds)
         self.batch_records.labels(stream).observe(total)
         observe_many(self.record_latency.labels(stream), [max(x, 0.0) for x in latencies])

@@ -119,6 +119,19 @@ STREAM = Dashboard(
             ),
         ),
         Panel(
+            "Catalogue lookups",
+            "Do behaviour events name products the catalogue knows, at its price? "
+            "(flagged in _dq.flags, not quarantined)",
+            "timeseries",
+            (
+                Q(
+                    f"sum by (result) (rate(streamguard_catalogue_lookups_total{S}{RATE}))",
+                    "{{result}}",
+                ),
+            ),
+            unit="suffix: rec/s",
+        ),
+        Panel(
             "Anomaly score distribution",
             "Are clean records looking more unusual than before (mass moving to the right)?",
             "heatmap",
