@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     app_id: str = Field(default="streamguard", description="Faust app id = consumer group.")
     partitions: int = Field(default=6, ge=1, description="Partitions for topics we create.")
     replication_factor: int = Field(default=1, ge=1, description="For topics we create.")
+    topic_mismatch: Literal["warn", "refuse"] = Field(
+        default="warn",
+        description="An existing topic with other partitions or replication factor than "
+        "configured: log a warning, or refuse to start (exit 2).",
+    )
     session_timeout_s: float = Field(
         default=10.0, gt=0, description="Consumer group session timeout (a join waits half)."
     )
@@ -199,13 +204,28 @@ class Settings(BaseSettings):
     anomaly_threshold: float = Field(default=0.9, gt=0, le=1, description="Anomaly findings.")
 
     # --- recommender -----------------------------------------------------------------------
-    recommender_enabled: bool = True
+    recommender_enabled: bool = Field(
+        default=True,
+        description="Run the recommender inside the worker: right for one worker. With "
+        "several, set it false on each and run one `streamguard recommender`.",
+    )
     recommender_k: int = Field(default=10, ge=1, le=1000, description="Items per user list.")
     recommender_min_interval_s: float = Field(
         default=5.0, ge=0, description="A user's list is published at most once per interval."
     )
     recommender_snapshot_interval_s: float = Field(
         default=30.0, gt=0, description="Seconds between model snapshots to data_dir."
+    )
+
+    # --- detector state ----------------------------------------------------------------------
+    detector_snapshots: bool = Field(
+        default=True,
+        description="Save the drift, anomaly and quality detectors' state to data_dir "
+        "(periodically and at shutdown) and restore it at start, so a restart does not "
+        "re-warm them.",
+    )
+    detector_snapshot_interval_s: float = Field(
+        default=60.0, gt=0, description="Seconds between detector state snapshots."
     )
 
     log_level: str = "INFO"

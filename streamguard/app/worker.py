@@ -71,14 +71,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             bootstrap = settings.bootstrap_servers()
         options = settings.kafka_client_options()
         if not args.no_create_topics:
-            asyncio.run(
+            mismatches = asyncio.run(
                 create_topics(
                     bootstrap,
                     topic_layout(settings),
                     compacted={settings.topic_recommendations},
+                    replication_factor=settings.replication_factor,
                     **options,
                 )
             )
+            if mismatches and settings.topic_mismatch == "refuse":
+                for mismatch in mismatches:
+                    print(f"streamguard worker: {mismatch}", file=sys.stderr)
+                print(
+                    "streamguard worker: refusing to start (STREAMGUARD_TOPIC_MISMATCH=refuse):"
+                    " alter the topics, or set STREAMGUARD_PARTITIONS /"
+                    " STREAMGUARD_REPLICATION_FACTOR to match them",
+                    file=sys.stderr,
+                )
+                return 2
         metrics, health = WorkerMetrics(), Health()
         server = MetricsServer(settings.metrics_host, settings.metrics_port, metrics, health)
         server.start()

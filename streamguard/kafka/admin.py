@@ -17,16 +17,69 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from streamguard.kafka.errors import kafka_errors
 from streamguard.kafka.side_reader import start_plain_consumer
 
-__all__ = ["create_topics", "ensure_topics", "true_end_offsets"]
+__all__ = [
+    "TopicMismatch",
+    "create_topics",
+    "ensure_topics",
+    "topic_mismatches",
+    "true_end_offsets",
+]
 
 logger = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True)
+class TopicMismatch:
+    """An existing topic whose partition count or replication factor is not the one
+    asked for (topics are never changed once they exist)."""
+
+    topic: str
+    partitions: int
+    wanted_partitions: int
+    replication_factor: int
+    wanted_replication_factor: int
+
+    def __str__(self) -> str:
+        parts = []
+        if self.partitions != self.wanted_partitions:
+            parts.append(f"{self.partitions} partitions, not {self.wanted_partitions}")
+        if self.replication_factor != self.wanted_replication_factor:
+            parts.append(
+                f"replication factor {self.replication_factor}, "
+                f"not {self.wanted_replication_factor}"
+            )
+        return f"topic {self.topic} exists with {' and '.join(parts)}"
+
+
+def topic_mismatches(
+    described: Iterable[Mapping[str, Any]], wanted: Mapping[str, int], replication_factor: int
+) -> list[TopicMismatch]:
+    """Compare DescribeTopics answers with the wanted partitions and replication factor.
+
+    The replication factor of a topic is the smallest replica count of its partitions.
+
+    >>> answer = [{"topic": "t", "partitions": [{"replicas": [1, 2]}, {"replicas": [2]}]}]
+    >>> [str(m) for m in topic_mismatches(answer, {"t": 2}, 3)]
+    ['topic t exists with replication factor 1, not 3']
+    >>> topic_mismatches(answer, {"t": 2}, 1)
+    []
+    """
+    found = []
+    for topic in described:
+        name, partitions = str(topic["topic"]), list(topic.get("partitions") or [])
+        have_rf = min((len(p.get("replicas") or ()) for p in partitions), default=0)
+        mismatch = TopicMismatch(name, len(partitions), wanted[name], have_rf, replication_factor)
+        if mismatch.partitions != mismatch.wanted_partitions or have_rf != replication_factor:
+            found.append(mismatch)
+    return found
 
 
 async def create_topics(
@@ -36,19 +89,21 @@ async def create_topics(
     compacted: Collection[str] = frozenset(),
     replication_factor: int = 1,
     **client_options: Any,
-) -> None:
-    """Create ``topics`` (name -> partitions); topics that already exist are fine.
+) -> list[TopicMismatch]:
+    """Create ``topics`` (name -> partitions) with ``replication_factor``; topics that
+    already exist are fine and are returned when their partition count or replication
+    factor differs (logged as warnings, never changed: the caller decides whether that
+    is fatal).
 
     Names in ``compacted`` get ``cleanup.policy=compact`` (Tansu's memory storage
-    accepts but does not enforce it). An existing topic with a different partition count
-    is logged as a warning, not changed. ``client_options`` go to the aiokafka admin
+    accepts but does not enforce it). ``client_options`` go to the aiokafka admin
     client (TLS/SASL, timeouts). Raises the aiokafka error for any other failure.
     """
     unknown = set(compacted) - topics.keys()
     if unknown:
         raise ValueError(f"compacted names topics not being created: {sorted(unknown)}")
     if not topics:
-        return
+        return []
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import for_code
 
@@ -72,17 +127,14 @@ async def create_topics(
             elif error_code != 0:
                 message = rest[0] if rest and rest[0] else ""
                 raise for_code(error_code)(f"cannot create topic {name!r}: {message}")
+        mismatches = []
         if existing:
-            for described in await admin.describe_topics(existing):
-                name, have = described["topic"], len(described["partitions"])
-                if have != topics[name]:
-                    logger.warning(
-                        "topic %s already exists with %d partitions, not %d",
-                        name,
-                        have,
-                        topics[name],
-                    )
+            described = await admin.describe_topics(existing)
+            mismatches = topic_mismatches(described, topics, replication_factor)
+            for mismatch in mismatches:
+                logger.warning("%s", mismatch)
         logger.debug("topics ready: %s (already existed: %s)", sorted(topics), existing)
+        return mismatches
     finally:
         await admin.close()
 
