@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("streamguard.commands.generate", "synthetic event producer"),
     "replay": ("streamguard.commands.replay", "replay MovieLens / Olist as events"),
     "demo": ("streamguard.commands.demo", "broker + generator + worker + live summary"),
+    "recommender": (
+        "streamguard.commands.recommender",
+        "the recommender as one service for all workers (reads every partition)",
+    ),
     "eval-recommender": (
         "streamguard.commands.eval_recommender",
         "prequential HR@K / NDCG@K of the recommender on a behaviour JSON-lines file",

@@ -4,6 +4,11 @@ JSON (orjson), not pickle: a snapshot read back from disk or Kafka is data, neve
 and every field is type-checked before it reaches the model. ``write_snapshot`` replaces
 the file atomically, so a crash mid-write leaves the previous snapshot intact.
 
+A snapshot may also carry the *positions* its model has learned up to (``(topic,
+partition) -> next offset``): the standalone recommender (``streamguard recommender``)
+stores them in the same file, written in one atomic step, and resumes reading there, so
+no event is learned twice across a restart (:func:`restore_positions`).
+
 Examples
 --------
 >>> from streamguard.recommender.model import CooccurrenceRecommender
@@ -13,6 +18,9 @@ Examples
 >>> copy = restore(snapshot(model))
 >>> copy.recommend("v", 2) == model.recommend("v", 2), copy.version
 (True, 'item-cooc-v1@2')
+>>> model2, positions = restore_positions(snapshot(model, positions={("clicks", 0): 2}))
+>>> positions, model2.events_learned
+({('clicks', 0): 2}, 2)
 >>> restore(b'{"format": "something else"}')
 Traceback (most recent call last):
 ...
@@ -38,9 +46,11 @@ from streamguard.recommender.user import UserState
 __all__ = [
     "FORMAT",
     "VERSION",
+    "Positions",
     "SnapshotError",
     "read_snapshot",
     "restore",
+    "restore_positions",
     "snapshot",
     "write_atomic",
     "write_snapshot",
@@ -49,14 +59,17 @@ __all__ = [
 FORMAT = "streamguard.recommender"
 VERSION = 1
 
+Positions = dict[tuple[str, int], int]
+"""``(topic, partition) -> next offset to read``: what a model has learned up to."""
+
 
 class SnapshotError(ValueError):
     """The bytes are not a snapshot this version can restore."""
 
 
-def snapshot(model: CooccurrenceRecommender) -> bytes:
-    """The model's whole state as JSON bytes."""
-    state = {
+def snapshot(model: CooccurrenceRecommender, *, positions: Positions | None = None) -> bytes:
+    """The model's whole state as JSON bytes, with the input ``positions`` it covers."""
+    state: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "algorithm": ALGORITHM,
@@ -75,6 +88,8 @@ def snapshot(model: CooccurrenceRecommender) -> bytes:
         },
         "unavailable": list(model._unavailable),
     }
+    if positions is not None:
+        state["positions"] = [[topic, part, offset] for (topic, part), offset in positions.items()]
     return orjson.dumps(state)
 
 
@@ -106,6 +121,12 @@ def _weights(value: Any, what: str) -> dict[str, float]:
 
 def restore(data: bytes) -> CooccurrenceRecommender:
     """A model from :func:`snapshot` bytes; :class:`SnapshotError` if they are not one."""
+    return restore_positions(data)[0]
+
+
+def restore_positions(data: bytes) -> tuple[CooccurrenceRecommender, Positions]:
+    """The model and the input positions a :func:`snapshot` covers (empty when it was
+    taken without any); :class:`SnapshotError` if the bytes are not a snapshot."""
     try:
         state = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -123,11 +144,27 @@ def restore(data: bytes) -> CooccurrenceRecommender:
     model = CooccurrenceRecommender(config)
     try:
         _fill(model, state)
+        positions = _positions(state.get("positions", []))
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, SnapshotError):
             raise
         raise SnapshotError(f"malformed snapshot: {exc!r}") from None
-    return model
+    return model, positions
+
+
+def _positions(value: Any) -> Positions:
+    _check(isinstance(value, list), "positions must be a list")
+    positions: Positions = {}
+    for topic, partition, offset in value:
+        _check(
+            isinstance(topic, str)
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in (partition, offset))
+            and partition >= 0
+            and offset >= 0,
+            "a position must be [topic, partition >= 0, offset >= 0]",
+        )
+        positions[topic, partition] = offset
+    return positions
 
 
 def _fill(model: CooccurrenceRecommender, state: dict[str, Any]) -> None:

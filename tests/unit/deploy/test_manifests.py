@@ -348,3 +348,66 @@ def test_service_is_named_after_the_prometheus_job(manifests: dict[str, dict[str
     assert config_path.is_file(), "deploy/prometheus/prometheus.yml is missing"
     jobs = {job["job_name"] for job in load(config_path)["scrape_configs"]}
     assert manifests["Service"]["metadata"]["name"] in jobs
+
+
+# --- the recommender: one model for every worker, its state on a volume --------------------
+
+
+def test_compose_runs_one_recommender_with_a_volume_and_workers_without_one(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    recommender = services["recommender"]
+    assert recommender["command"] == ["recommender"]
+    assert "deploy" not in recommender or recommender["deploy"].get("replicas", 1) == 1
+    settings = settings_from_env(recommender["environment"])
+    assert settings.broker == "kafka://kafka:9092"
+    (volume,) = recommender["volumes"]
+    name, target = volume.split(":")[:2]
+    assert name in compose["volumes"], "a named volume, kept across `down` / `up`"
+    data_dir = Path("/var/lib/streamguard/data")  # the image's STREAMGUARD_DATA_DIR
+    assert data_dir == Path(target) or Path(target) in data_dir.parents
+    workers = [s for name, s in services.items() if name.startswith("worker")]
+    for worker in workers:
+        assert settings_from_env(worker["environment"]).recommender_enabled is False
+
+
+def test_the_recommender_is_one_statefulset_replica_with_a_persistent_volume(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    statefulset = manifests["StatefulSet"]
+    spec = statefulset["spec"]
+    assert spec["replicas"] == 1, "two recommenders would each publish every list"
+    pod = spec["template"]
+    assert spec["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    assert container["args"] == ["recommender"]
+    config = settings_from_env(manifests["ConfigMap"]["data"])
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    # The snapshot directory (STREAMGUARD_DATA_DIR/recommender) is on the claim, not on
+    # an emptyDir that a rollout or reschedule would lose.
+    assert Path(mounts[claim["metadata"]["name"]]) == config.data_dir
+    pod_volumes = {v["name"] for v in pod["spec"].get("volumes", [])}
+    assert claim["metadata"]["name"] not in pod_volumes
+    assert pod["spec"]["securityContext"]["fsGroup"] == 10001  # the volume is writable
+    env_from = {next(iter(ref)): ref for ref in container["envFrom"]}
+    assert env_from["configMapRef"]["configMapRef"]["name"] == "streamguard-config"
+    # The recommender does not run in the workers: the StatefulSet's pods do not match
+    # the worker selectors (Service, PDB, HPA target), and the workers turn theirs off.
+    worker_selector = manifests["Deployment"]["spec"]["selector"]["matchLabels"]
+    assert not worker_selector.items() <= pod["metadata"]["labels"].items()
+
+
+def test_the_workers_do_not_run_an_embedded_recommender(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    (container,) = manifests["Deployment"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    config = dict(manifests["ConfigMap"]["data"])
+    config.update({k: v for k, v in env.items() if k.startswith("STREAMGUARD_")})
+    assert settings_from_env(config).recommender_enabled is False
+    volumes = {v["name"]: v for v in manifests["Deployment"]["spec"]["template"]["spec"]["volumes"]}
+    assert "emptyDir" in volumes["data"], "the workers' state is rebuilt from changelogs"
