@@ -8,8 +8,9 @@ Three small River-style models (``score_one`` then ``learn_one``), combined by `
   ``1 - exp(-(z - z_floor) / z_scale)``: a price a thousand times its category's usual
   or a stock of a million scores near 1. Optionally River's ``HalfSpaceTrees`` on the
   same scaled features (``half_space_trees=True``; ~25 µs a record, so off by default).
-* :class:`KeyedPrice` — behaviour events carry no category: each product's usual price
-  (per currency) is remembered, and a price far from it scores high.
+* :class:`KeyedPrice` — each product's usual price (per currency) is remembered, and a
+  price far from it scores high: behaviour events carry no category, and a product's
+  price tripled is well inside its category's spread.
 * :class:`TextSurprise` — per text field, a character-bigram model of the stream's own
   texts; the mean surprise of a text, compared with the field's usual, flags titles of
   random characters.
@@ -18,7 +19,9 @@ Three small River-style models (``score_one`` then ``learn_one``), combined by `
   combines all four into one score per record.
 
 Models learn only from records that did not score as anomalies, so a burst of absurd
-values does not become normal.
+values does not become normal; a level that holds does, after ``confirm`` records of the
+key or group (:class:`~streamguard.anomaly.level.LevelShift`), so a legitimate lasting
+change stands out on its first records and not for good.
 
 Examples
 --------
@@ -47,6 +50,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from streamguard.anomaly.level import LevelShift, RunningStats
 
 __all__ = [
     "KeyedPrice",
@@ -78,39 +83,6 @@ def z_to_scores(
     return np.where(z <= z_floor, 0.0, -np.expm1(-(z - z_floor) / z_scale))
 
 
-class RunningStats:
-    """Mean and spread with a bounded memory (exponential forgetting after ``horizon``).
-
-    >>> s = RunningStats()
-    >>> for x in (1.0, 2.0, 3.0):
-    ...     s.update(x)
-    >>> s.n, s.mean, round(s.std, 3)
-    (3, 2.0, 0.816)
-    """
-
-    __slots__ = ("horizon", "mean", "n", "_var")
-
-    def __init__(self, horizon: int = 2000) -> None:
-        self.horizon = horizon
-        self.n = 0
-        self.mean = 0.0
-        self._var = 0.0
-
-    @property
-    def std(self) -> float:
-        """Population standard deviation of the remembered values."""
-        return math.sqrt(self._var)
-
-    def update(self, x: float) -> None:
-        """Add one value."""
-        if self.n < self.horizon:
-            self.n += 1
-        weight = 1.0 / self.n
-        delta = x - self.mean
-        self.mean += weight * delta
-        self._var = (1.0 - weight) * (self._var + weight * delta * delta)
-
-
 class NumericAnomaly:
     """Per-group robust z-scores of ``log1p`` numeric features (see the module docstring).
 
@@ -126,6 +98,12 @@ class NumericAnomaly:
         Also score with River ``HalfSpaceTrees`` per group on the scaled features.
     upper_only
         Features scored on their high side only (a stock of 0 is not an anomaly).
+    confirm
+        Records of a group away from its level (scoring >= ~0.86) that confirm a new level
+        (:class:`~streamguard.anomaly.level.LevelShift`): the group's statistics are
+        replaced by those records', so a lasting change stops scoring high after
+        ``confirm`` records, and a shorter burst of absurd values is never learned. A new
+        group far from the stream-wide statistics gets its own the same way.
     """
 
     def __init__(
@@ -141,8 +119,10 @@ class NumericAnomaly:
         learn_every: int = 4,
         upper_only: frozenset[str] = frozenset({"stock", "quantity"}),
         seed: int = 0,
+        confirm: int = 50,
     ) -> None:
         self.min_count = min_count
+        self.confirm = confirm
         self.upper_only = upper_only
         self.learn_every = learn_every
         self.min_std = min_std
@@ -155,6 +135,8 @@ class NumericAnomaly:
         self._stats: dict[tuple[str, str], RunningStats] = {}
         self._trees: dict[str, Any] = {}
         self._seen: dict[str, int] = {}
+        #: Per group, per feature: the features currently away from their level.
+        self._shifts: dict[str, dict[str, LevelShift]] = {}
 
     def _feature_stats(self, group: str, name: str) -> RunningStats | None:
         stats = self._stats.get((group, name))
@@ -175,7 +157,9 @@ class NumericAnomaly:
 
     def score_one(self, group: str, features: Mapping[str, float]) -> float:
         """Anomaly score in [0, 1] of one record's numeric features (0 while learning)."""
-        scaled = self._scaled(group, features)
+        return self._score(group, self._scaled(group, features))
+
+    def _score(self, group: str, scaled: Mapping[str, float]) -> float:
         if not scaled:
             return 0.0
         score = z_to_score(max(abs(z) for z in scaled.values()), self.z_floor, self.z_scale)
@@ -208,9 +192,13 @@ class NumericAnomaly:
         """Score, then learn from the record unless it looks anomalous.
 
         A group learns every record until it has ``min_count``, then every
-        ``learn_every``-th (the statistics are as good; the hot path is cheaper).
+        ``learn_every``-th (the statistics are as good; the hot path is cheaper). Every
+        record, learned or not, counts towards a new level (``confirm``).
         """
-        score = self.score_one(group, features)
+        scaled = self._scaled(group, features)
+        score = self._score(group, scaled)
+        if score > 0.0 or group in self._shifts:
+            self._track(group, features, scaled)
         if score < self.learn_below:
             seen = self._seen.get(group, 0) + 1
             if len(self._seen) < self.max_groups or group in self._seen:
@@ -218,6 +206,35 @@ class NumericAnomaly:
             if seen <= self.min_count or seen % self.learn_every == 0:
                 self.learn_one(group, features)
         return score
+
+    def _track(
+        self, group: str, features: Mapping[str, float], scaled: Mapping[str, float]
+    ) -> None:
+        """Count the record towards a new level of each feature; adopt one once confirmed."""
+        shifts = self._shifts.get(group)
+        known = shifts is not None
+        if shifts is None:
+            shifts = {}
+        for name, z in scaled.items():
+            shift = shifts.get(name)
+            if shift is None:
+                if abs(z) <= self.z_floor or (not known and len(self._shifts) >= self.max_groups):
+                    continue
+                shift = shifts[name] = LevelShift(
+                    self.confirm, z_floor=self.z_floor, z_cap=self.z_floor + 2 * self.z_scale
+                )
+            if shift.update(math.log1p(max(features[name], 0.0)), z):
+                level = shift.level  # the new level: usable at once, even in a new group
+                level.n = max(level.n, self.min_count)
+                if (group, name) in self._stats or len(self._stats) < self.max_groups:
+                    self._stats[group, name] = level
+                del shifts[name]
+            elif shift.cusum == 0.0:
+                del shifts[name]
+        if shifts:
+            self._shifts[group] = shifts
+        elif known:
+            del self._shifts[group]
 
     def _tree(self, group: str) -> Any:
         tree = self._trees.get(group)
@@ -230,12 +247,19 @@ class NumericAnomaly:
         return tree
 
 
+#: Prices a key remembers (exponential forgetting beyond): a product's price moves.
+_KEY_HORIZON = 50
+
+
 class KeyedPrice:
-    """The usual price of each key (product and currency), for events that carry no category.
+    """The usual price of each key (product and currency): a price far from it scores high.
 
     A bounded LRU of :class:`RunningStats` on ``log1p(price)``; a key needs ``min_count``
     prices before it scores (one is enough: the spread has a floor of ``min_std``). Price
-    changes of a few percent score 0; a thousandfold, ~1.
+    changes of a few percent score 0; a thousandfold, ~1. A lasting change (the price
+    tripled and stays) scores high on its first ``confirm`` records of the key, then the
+    key's usual price is the new one (:class:`~streamguard.anomaly.level.LevelShift`); a
+    one-off outlier, or fewer than ``confirm`` in a row, is never learned.
 
     >>> prices = KeyedPrice()
     >>> for p in (10.0, 10.5, 9.9, 10.2):
@@ -252,28 +276,50 @@ class KeyedPrice:
         min_std: float = 0.15,
         z_floor: float = 3.0,
         z_scale: float = 1.5,
+        confirm: int = 10,
     ) -> None:
         self.max_keys = max_keys
+        self.confirm = confirm
         self.min_count = min_count
         self.min_std = min_std
         self.z_floor = z_floor
         self.z_scale = z_scale
         self._stats: OrderedDict[Hashable, RunningStats] = OrderedDict()
+        #: The keys currently away from their usual price (a subset of ``_stats``).
+        self._shifts: dict[Hashable, LevelShift] = {}
 
     def score_and_learn(self, key: Hashable, price: float, learn_below: float = 0.5) -> float:
-        """Score ``price`` against the key's usual, then learn it unless it scored high."""
+        """Score ``price`` against the key's usual, then learn it unless it scored high.
+
+        Every price counts towards a new level of the key (``confirm``).
+        """
         x = math.log1p(max(price, 0.0))
         stats = self._stats.get(key)
         if stats is None:
-            stats = self._stats[key] = RunningStats(horizon=50)
+            stats = self._stats[key] = RunningStats(horizon=_KEY_HORIZON)
             if len(self._stats) > self.max_keys:
-                self._stats.popitem(last=False)
+                self._shifts.pop(self._stats.popitem(last=False)[0], None)
         else:
             self._stats.move_to_end(key)
-        score = 0.0
+        score = z = 0.0
         if stats.n >= self.min_count:
             z = abs(x - stats.mean) / max(stats.std, self.min_std)
             score = round(z_to_score(z, self.z_floor, self.z_scale), 6)
+        shift = self._shifts.get(key) if self._shifts else None
+        if shift is None and z > self.z_floor:
+            shift = self._shifts[key] = LevelShift(
+                self.confirm,
+                z_floor=self.z_floor,
+                z_cap=self.z_floor + 2 * self.z_scale,
+                horizon=_KEY_HORIZON,
+            )
+        if shift is not None:
+            if shift.update(x, z):  # a new usual price, this one included
+                self._stats[key] = shift.level
+                del self._shifts[key]
+                return score
+            if shift.cusum == 0.0:
+                del self._shifts[key]
         if score < learn_below:
             stats.update(x)
         return score

@@ -6,8 +6,9 @@ names the field that scored highest (the culprit):
 
 * numeric features (behaviour: price and quantity, per event type and currency; product:
   price and stock, per category and currency) through :class:`NumericAnomaly`;
-* on the behaviour stream, a purchase's price against its product's usual price
-  (:class:`KeyedPrice`): behaviour events carry no category;
+* a price against its product's usual price (:class:`KeyedPrice`, per product and
+  currency): behaviour events carry no category, and on the product stream a price
+  tripled overnight is well inside its category's spread;
 * short text fields (:data:`SURPRISE_FIELDS`) through :class:`TextSurprise`;
 * every text field's embedding novelty (:class:`CentroidNovelty`), once the field's
   texts are embedded (:meth:`RecordScorer.learn_vectors`, from the embedding path).
@@ -94,7 +95,6 @@ class RecordScorer:
         self.prices = KeyedPrice()
         self._numeric_fields = NUMERIC_FIELDS[stream]
         self._group_field = GROUP_FIELDS[stream]
-        self._keyed_prices = stream == "behavior"
         # Character surprise on short fields only: descriptions are long and varied.
         surprise = {field: TextSurprise() for field in self.text_fields if field in SURPRISE_FIELDS}
         self._text_plan = [(field, surprise.get(field)) for field in self.text_fields]
@@ -130,11 +130,14 @@ class RecordScorer:
             culprit = max(features, key=lambda n: numeric.score_one(group, {n: features[n]}))
         price = features.get("price")
         product_id = record.get("product_id")
-        if self._keyed_prices and price is not None and product_id and isinstance(product_id, str):
-            # behaviour events carry no category: compare with the product's usual price
+        if price is not None and product_id and isinstance(product_id, str):
+            # against the product's own usual price: a category's prices spread too widely
             currency = record.get("currency")
             key = (product_id, currency if isinstance(currency, str) else None)
-            product_score = self.prices.score_and_learn(key, price)
+            # a record its group finds anomalous teaches the product nothing either (its
+            # first price, if absurd, would otherwise become the product's usual)
+            learn_below = numeric.learn_below if score < numeric.learn_below else 0.0
+            product_score = self.prices.score_and_learn(key, price, learn_below)
             if product_score > score:
                 score, culprit = product_score, "price"
         centroids = self.centroids

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from streamguard.anomaly.centroid import CentroidNovelty
+from streamguard.anomaly.level import LevelShift
 from streamguard.anomaly.models import KeyedPrice, NumericAnomaly, RunningStats, TextSurprise
 from streamguard.anomaly.record import RecordScorer
 from streamguard.drift.engine import DriftEngine
@@ -121,6 +122,17 @@ def feed_running_stats(s: RunningStats, record: Record, i: int) -> Any:
     if price is not None:
         s.update(math.log1p(max(price, 0.0)))
     return (s.n, s.mean, s.std)
+
+
+def feed_level_shift(shift: LevelShift, record: Record, i: int) -> Any:
+    price = number(record.get("price"))
+    if price is None:
+        return None
+    x = math.log1p(max(price, 0.0))
+    # Distance from a fixed usual level (log price ~3, spread 1): the drifted part of the
+    # stream (prices x1000 from record 240) is far away, the rest near.
+    detected = shift.update(x, abs(x - 3.0))
+    return (detected, round(shift.cusum, 9))
 
 
 def feed_centroid(c: CentroidNovelty, record: Record, i: int) -> Any:
@@ -255,6 +267,7 @@ CASES: list[Case] = [
     Case("TextSurprise", "product", lambda: TextSurprise(min_count=10), feed_surprise),
     Case("KeyedPrice", "behavior", KeyedPrice, feed_keyed_price),
     Case("RunningStats", "product", lambda: RunningStats(horizon=100), feed_running_stats),
+    Case("LevelShift", "product", lambda: LevelShift(confirm=10), feed_level_shift),
     Case("CentroidNovelty", "product", lambda: CentroidNovelty(dim=64), feed_centroid),
     Case("RecordScorer.product", "product", lambda: record_scorer("product"), feed_scorer),
     Case("RecordScorer.behavior", "behavior", lambda: record_scorer("behavior"), feed_scorer),

@@ -109,9 +109,11 @@ def test_numeric_model_learns_per_group_and_ignores_anomalies() -> None:
     # 900 is normal for "dear" but absurd for "cheap": statistics are per group
     assert model.score_one("dear", {"price": 950.0}) == 0.0
     assert model.score_one("cheap", {"price": 950.0}) > 0.9
-    for _ in range(50):  # a burst of absurd values is not learned as normal
+    # a burst of absurd values shorter than a confirmed level is not learned as normal
+    for _ in range(model.confirm - 1):
         model.score_and_learn("cheap", {"price": 5000.0})
     assert model.score_one("cheap", {"price": 5000.0}) > 0.9
+    assert model.score_one("cheap", {"price": 6.0}) == 0.0
     stock = NumericAnomaly()
     for i in range(200):
         stock.score_and_learn("g", {"stock": 100.0 + i % 50})
