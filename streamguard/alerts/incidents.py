@@ -3,8 +3,16 @@
 The first finding of a group opens an incident and yields a ``firing`` notification;
 later findings of the same group only refresh it (no new notification: on-call gets one
 page per problem, not one per record). An incident resolves — one ``resolved``
-notification — when no finding arrived for ``quiet_period_s``, or on an explicit
-:meth:`IncidentBook.clear`. Pure logic: the clock is passed in, nothing is sent here.
+notification — once its condition has cleared and ``quiet_period_s`` has passed, or on
+an explicit :meth:`IncidentBook.clear`.
+
+Whether the condition still holds comes from the detectors' active signals
+(:class:`~streamguard.events.signals.Signal`), handed over per stream with
+:meth:`IncidentBook.observe_signals` on every report: while a signal of an incident's
+group is active the incident stays open, and the quiet period counts from the moment it
+cleared (or from the last finding, whichever is later). Groups without signals
+(anomalies: per-record events) resolve a quiet period after their last finding. Pure
+logic: the clock is passed in, nothing is sent here.
 
 Findings without a ``field`` (``quality_drop`` of a whole dimension) use their
 ``dimension`` in its place, so a validity drop and a timeliness drop are two incidents.
@@ -22,12 +30,24 @@ True
 []
 >>> [n.status for n in book.expire(now=91.0)], book.open_count
 (['resolved'], 0)
+
+With signals, the incident outlives the quiet period while its condition holds:
+
+>>> from streamguard.events.signals import Signal
+>>> _ = book.observe(finding, now=100.0)
+>>> held = Signal("schema_drift", "behavior", "price", 0.4, 0.2, since=100.0)
+>>> book.observe_signals([held], now=500.0, streams=["behavior"])
+>>> book.expire(now=550.0)
+[]
+>>> book.observe_signals([], now=600.0, streams=["behavior"])  # cleared at 600
+>>> book.expire(now=659.0), [n.status for n in book.expire(now=660.0)]
+([], ['resolved'])
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -36,6 +56,7 @@ import orjson
 
 from streamguard.alerts.targets import Notification
 from streamguard.events.records import format_ts
+from streamguard.events.signals import Signal
 
 __all__ = ["Incident", "IncidentBook", "group_key", "validate_finding"]
 
@@ -152,6 +173,7 @@ class IncidentBook:
         self.keep_findings = keep_findings
         self.refused = 0
         self._open: dict[str, Incident] = {}
+        self._active: dict[str, frozenset[str]] = {}  # stream -> group keys with a signal
 
     @property
     def open_count(self) -> int:
@@ -197,9 +219,46 @@ class IncidentBook:
         self._open[key] = incident
         return incident.notification("firing", None)
 
+    def observe_signals(
+        self, signals: Iterable[Signal], now: float, *, streams: Iterable[str]
+    ) -> None:
+        """The active signals of ``streams``, as of ``now`` (all of them: a stream listed
+        without signals has none). An incident with an active signal stays open; one whose
+        signals cleared has its quiet period start now."""
+        by_stream: dict[str, set[str]] = {stream: set() for stream in streams}
+        for signal in signals:
+            by_stream.setdefault(signal.stream, set()).add(signal.group_key)
+        for stream, keys in by_stream.items():
+            before = self._active.get(stream, frozenset())
+            for key in keys | before:  # still active, or cleared just now
+                incident = self._open.get(key)
+                if incident is not None:
+                    incident.last_seen = max(incident.last_seen, now)
+            if keys:
+                self._active[stream] = frozenset(keys)
+            else:
+                self._active.pop(stream, None)
+
+    def active_by_kind(self) -> dict[str, int]:
+        """Groups with an active signal, per finding kind."""
+        counts: dict[str, int] = {}
+        for keys in self._active.values():
+            for key in keys:
+                kind = key.split("/")[1]
+                counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    def _held(self, incident: Incident) -> bool:
+        return incident.key in self._active.get(incident.stream, frozenset())
+
     def expire(self, now: float) -> list[Notification]:
-        """Resolve every incident quiet for ``quiet_period_s``; their notifications."""
-        quiet = [i for i in self._open.values() if now - i.last_seen >= self.quiet_period_s]
+        """Resolve every incident whose signals have cleared (or that has none) and that
+        has been quiet for ``quiet_period_s``; their notifications."""
+        quiet = [
+            i
+            for i in self._open.values()
+            if now - i.last_seen >= self.quiet_period_s and not self._held(i)
+        ]
         for incident in quiet:
             del self._open[incident.key]
         return [i.notification("resolved", now) for i in quiet]

@@ -5,7 +5,8 @@ would stall the stream), and httpx's sync client in a thread per target keeps on
 receiver from delaying the others. :meth:`AlertManager.submit` may be called from any
 thread; it groups the finding under a lock (dict operations, no I/O) and, when a new
 incident opens, queues one notification per target. A housekeeping thread resolves
-quiet incidents every ``tick_interval_s``.
+incidents every ``tick_interval_s`` whose signals have cleared (:meth:`update_signals`)
+and that have been quiet for the quiet period.
 
 Examples
 --------
@@ -39,6 +40,7 @@ import httpx
 from streamguard.alerts.delivery import TargetWorker
 from streamguard.alerts.incidents import IncidentBook, validate_finding
 from streamguard.alerts.targets import AlertTarget, Notification, targets_from_settings
+from streamguard.events.signals import Signal
 from streamguard.observability.alerts import AlertMetrics, finding_kind
 from streamguard.observability.registry import CollectorRegistry
 
@@ -60,7 +62,8 @@ class AlertManager:
     metrics
         :class:`AlertMetrics` to update (a private registry if omitted).
     quiet_period_s
-        An incident resolves after this long without a finding of its group.
+        An incident resolves after this long without a finding of its group and, where
+        its detector reports signals, this long after its last signal cleared.
     max_outbox
         Notifications kept waiting per target; beyond it the oldest is dropped.
     max_open
@@ -128,6 +131,7 @@ class AlertManager:
         )
         self._started = False
         self._kinds_seen: set[str] = set()
+        self._signal_kinds: set[str] = set()
 
     @classmethod
     def from_settings(
@@ -212,6 +216,20 @@ class AlertManager:
         """:meth:`submit` each finding."""
         for finding in findings:
             self.submit(finding)
+
+    def update_signals(self, signals: Iterable[Signal], *, streams: Iterable[str]) -> None:
+        """The detectors' active signals of ``streams`` (all of them; call on every report,
+        from any thread): an incident stays open while one of its signals is active, and
+        resolves a quiet period after they cleared (see :class:`IncidentBook`)."""
+        with self._lock:
+            self._book.observe_signals(signals, self._clock(), streams=streams)
+            counts: dict[str, int] = dict.fromkeys(self._signal_kinds, 0)
+            for kind, count in self._book.active_by_kind().items():
+                label = finding_kind(kind)
+                counts[label] = counts.get(label, 0) + count
+            self._signal_kinds.update(counts)
+            for label, count in counts.items():
+                self.metrics.active_signals.labels(label).set(count)
 
     def clear(self, stream: str, kind: str, field: str | None = None) -> bool:
         """Resolve the open incident of stream/kind/field now; False if none was open."""

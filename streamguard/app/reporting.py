@@ -1,5 +1,6 @@
 """Exporting what the stream monitors found: quality scores as metrics, findings (drift,
-anomaly, quality drops) to the findings topic and the alert manager.
+anomaly, quality drops) to the findings topic and the alert manager, and the signals that
+hold now to the alert manager (an incident resolves only once they cleared).
 
 Called after every batch for its stream and once a second for all (windows close on
 quiet streams too).
@@ -13,6 +14,7 @@ from typing import Any
 import orjson
 
 from streamguard.alerts import AlertManager
+from streamguard.events.signals import Signal
 from streamguard.observability.quality import QualityMetrics
 from streamguard.pipeline import StreamName
 from streamguard.quality.scorer import QualityScorer
@@ -42,12 +44,15 @@ class FindingsReporter:
     async def report(self, *streams: StreamName) -> None:
         """Export the monitors' scores and publish their findings (topic and alerts)."""
         findings: list[dict[str, Any]] = []
+        signals: list[Signal] = []
         for stream in streams:
             scorer = self.scorers[stream]
             self.quality_metrics.observe(scorer.snapshot())
             if self.engines is not None:
                 findings += [f.as_dict() for f in self.engines[stream].drain_findings()]
+                signals += self.engines[stream].active_signals()
             findings += scorer.drain_findings()
+            signals += scorer.active_signals()
         if self.engines is not None:
             self.engines.update_metrics()
         for finding in findings:
@@ -55,5 +60,7 @@ class FindingsReporter:
             await self.findings.send(
                 key=str(finding.get("stream", "")).encode(), value=orjson.dumps(finding)
             )
-        if self.alerts is not None and findings:
-            self.alerts.submit_many(findings)
+        if self.alerts is not None:
+            if findings:
+                self.alerts.submit_many(findings)
+            self.alerts.update_signals(signals, streams=streams)

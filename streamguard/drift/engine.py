@@ -11,7 +11,9 @@ It routes each record to the detectors and collects what they find:
   inline when synchronous) and feed the per-field :class:`SemanticDriftDetector` and the
   scorer's embedding novelty.
 * ``drain_findings()`` hands over what the detectors found; ``drain_stats()`` what the
-  engine measured, which :func:`streamguard.observability.drift.export_engine` exports.
+  engine measured, which :func:`streamguard.observability.drift.export_engine` exports;
+  ``active_signals()`` the drift conditions that hold now (the alert manager resolves an
+  incident only once they have cleared).
 
 No metrics and no thread of its own: :mod:`streamguard.wiring` builds the engines and the
 shared embedding thread.
@@ -54,6 +56,7 @@ from streamguard.embed.scheduler import EmbeddingScheduler
 from streamguard.events.findings import Finding
 from streamguard.events.models import BEHAVIOR_EVENT_TYPES, PRODUCT_OPS, BehaviorEvent, ProductEvent
 from streamguard.events.records import Outcome, SourcePosition
+from streamguard.events.signals import Signal
 
 if TYPE_CHECKING:
     from streamguard.embed.base import Embedder
@@ -80,8 +83,9 @@ class EngineStats:
     """What one engine measured since the previous :meth:`DriftEngine.drain_stats`.
 
     ``anomaly_scores``: the clean records' scores; ``findings``: findings emitted, by
-    ``(kind, field)``; ``drift``: the latest ``(field, detector, statistic, threshold)``
-    of every drift detector (``detector`` is ``semantic`` or ``schema``).
+    ``(kind, field)``; ``drift``: ``(field, detector, statistic, threshold)`` of every
+    drift detector (``detector`` is ``semantic``: its latest block; or ``schema``: the
+    field's largest change in the blocks compared since the previous drain).
     """
 
     stream: str
@@ -303,6 +307,19 @@ class DriftEngine:
             block = detector.last_block
             if block is not None:
                 drift.append((field, "semantic", block.statistic, block.threshold))
-        for (field, _), (statistic, threshold) in list(self.schema.last_statistics.items()):
+        for field, (statistic, threshold) in self.schema.drain_statistics().items():
             drift.append((field, "schema", statistic, threshold))
         return EngineStats(self.stream, scores, counts, drift)
+
+    def active_signals(self) -> list[Signal]:
+        """The drift conditions that hold now (schema, then semantic by field); read once
+        per batch or tick. Anomalies are per-record events, not signals: an anomaly
+        incident stays open while findings keep coming and resolves a quiet period after
+        the last one."""
+        signals = self.schema.active_signals()
+        semantic = list(self.semantic.items())  # the batcher thread may add one
+        for _, detector in sorted(semantic, key=lambda item: item[0]):
+            signal = detector.active_signal()
+            if signal is not None:
+                signals.append(signal)
+        return signals

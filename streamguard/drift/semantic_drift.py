@@ -25,9 +25,14 @@ Only values that leave the support count here, and:
   second half of the warm-up is scored for calibration already).
 * **Lag.** A block joins the reference ``lag_blocks`` blocks after it was scored, so a
   drift that starts mid-block is still out of support in the next one.
-* **Adaptation.** After a finding the detector stays quiet until :meth:`acknowledge`
-  (automatic with ``auto_acknowledge``), which moves the recent blocks into the
-  reference and recalibrates.
+* **Episodes and re-baseline.** A finding opens an episode: the detector keeps scoring
+  every block against the *pre-drift* reference (nothing of the episode joins it) and
+  :meth:`~SemanticDriftDetector.active_signal` reports it. It clears after
+  ``clear_blocks`` blocks in a row back within the threshold. A change that persists for
+  ``rebaseline_blocks`` drifted blocks is accepted as the new normal (with
+  ``auto_acknowledge``; or by calling :meth:`~SemanticDriftDetector.acknowledge`): its
+  blocks join the reference, thresholds recalibrate, an ``info`` finding with
+  ``details["rebaselined"]`` says so, and only then does the signal clear.
 
 Examples
 --------
@@ -50,48 +55,30 @@ Examples
 
 from __future__ import annotations
 
-import math
-import random
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from streamguard.drift.reservoir import Reservoir
+from streamguard.drift.semantic_report import (
+    BlockStats,
+    binomial_upper,
+    drift_finding,
+    rebaseline_finding,
+)
 from streamguard.events.findings import Finding
 from streamguard.events.records import SourcePosition
+from streamguard.events.signals import Signal
 
 __all__ = ["BlockStats", "SemanticDriftDetector", "binomial_upper"]
 
+log = logging.getLogger(__name__)
+
 Vector = npt.NDArray[np.float32]
-
-
-def binomial_upper(n: int, p: float, alpha: float = 1e-4) -> int:
-    """Smallest k with P(Binomial(n, p) > k) <= alpha: the null's upper bound.
-
-    >>> binomial_upper(100, 0.01), binomial_upper(100, 0.5)
-    (6, 68)
-    """
-    cdf = 0.0
-    for k in range(n + 1):
-        cdf += math.comb(n, k) * p**k * (1.0 - p) ** (n - k)
-        if cdf >= 1.0 - alpha:
-            return k
-    return n
-
-
-@dataclass(frozen=True, slots=True)
-class BlockStats:
-    """What one scored block looked like (kept for metrics and tests)."""
-
-    statistic: float
-    threshold: float
-    radius: float
-    distinct: int
-    novel_distinct: int
-    fired: bool
 
 
 class SemanticDriftDetector:
@@ -117,6 +104,8 @@ class SemanticDriftDetector:
         min_novel_values: int = 3,
         high_cardinality: int = 20,
         auto_acknowledge: bool = True,
+        rebaseline_blocks: int = 20,
+        clear_blocks: int = 2,
         seed: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -126,6 +115,8 @@ class SemanticDriftDetector:
             raise ValueError("support_quantile must be in [0.5, 1]")
         if reference_size < 2 * min_distinct or min_distinct < 2:
             raise ValueError("need min_distinct >= 2 and reference_size >= 2 * min_distinct")
+        if rebaseline_blocks < 1 or clear_blocks < 1:
+            raise ValueError("rebaseline_blocks and clear_blocks must be >= 1")
         self.stream = stream
         self.field = field
         self.block_size = block_size
@@ -143,14 +134,11 @@ class SemanticDriftDetector:
         self.min_novel_values = min_novel_values
         self.high_cardinality = high_cardinality
         self.auto_acknowledge = auto_acknowledge
+        self.rebaseline_blocks = rebaseline_blocks
+        self.clear_blocks = clear_blocks
         self.seed = seed
         self._clock = clock
-        self._rng = random.Random(seed)  # noqa: S311 - reservoir sampling, not crypto
-        self._ref_texts: list[str] = []
-        self._ref_index: dict[str, int] = {}
-        self._ref_vectors: Vector | None = None
-        self._ref_seen = 0  # distinct values offered to the reservoir
-        self._ref_values = 0  # values (with repeats) absorbed
+        self._ref = Reservoir(reference_size, seed)
         self._radius: float | None = None
         self._radius_p0 = 0.0
         self._radius_stale = True
@@ -167,18 +155,28 @@ class SemanticDriftDetector:
         self._new_distinct_history: deque[int] = deque(maxlen=history_blocks)
         self._distinct_history: deque[int] = deque(maxlen=history_blocks)
         self._open = False
+        # The open episode: its drifted blocks (kept for a re-baseline), how many there
+        # were, the quiet blocks in a row since the last one, and its signal.
+        self._episode: deque[list[tuple[str, Vector]]] = deque(maxlen=rebaseline_blocks)
+        self._drifted = 0
+        self._quiet = 0
+        self._signal: Signal | None = None
         self.last_block: BlockStats | None = None
         self.blocks_scored = 0
 
     @property
     def armed(self) -> bool:
         """True once the reference is rich enough to score blocks against."""
-        return self._ref_values >= self.warmup and len(self._ref_texts) >= self.min_distinct
+        return self._ref.values >= self.warmup and len(self._ref) >= self.min_distinct
 
     @property
     def is_open(self) -> bool:
-        """True after a finding until it is acknowledged."""
+        """True from a finding until the drift clears or is accepted (re-baseline)."""
         return self._open
+
+    def active_signal(self) -> Signal | None:
+        """The open episode's signal (latest block's statistic, first seen), else None."""
+        return self._signal
 
     def update(self, text: str, vector: Vector, position: SourcePosition) -> Finding | None:
         """Add one value; returns a finding when the block it completes has drifted."""
@@ -187,64 +185,90 @@ class SemanticDriftDetector:
             return None
         block, self._block = self._block, []
         if not self.armed:
-            if len(self._ref_texts) >= self.min_distinct:
-                if self._ref_values >= self.warmup // 2:
+            if len(self._ref) >= self.min_distinct:
+                if self._ref.values >= self.warmup // 2:
                     # late warm-up blocks already teach the stream's variability
                     self._score(block, position, calibrate_only=True)
                 else:
                     self._novelty_history.extend(self._novelty(block).values())
             self._absorb(block)
             return None
+        if self._open:
+            self._score(block, position)
+            return self._follow(block, position)
         finding = self._score(block, position)
+        if finding is not None:  # an episode opens; the lag blocks stay out of the reference
+            self._episode.append(block)
+            self._drifted, self._quiet = 1, 0
+            self._signal = self._signal_now(finding.detected_at)
+            return finding
         self._pending.append(block)
-        while len(self._pending) > self.lag_blocks and not self._open:
+        while len(self._pending) > self.lag_blocks:
             self._absorb(self._pending.popleft())
-        if finding is not None and self.auto_acknowledge:
-            self.acknowledge()
+        return None
+
+    def _follow(self, block: list[tuple[str, Vector]], position: SourcePosition) -> Finding | None:
+        """One more block of an open episode: still drifted, cleared, or accepted."""
+        assert self.last_block is not None and self._signal is not None
+        if not self.last_block.drifted:
+            self._quiet += 1
+            if self._quiet >= self.clear_blocks:  # back to the reference: the episode ends
+                self._pending.clear()
+                self._episode.clear()
+                self._open, self._signal = False, None
+            return None
+        self._quiet = 0
+        self._drifted += 1
+        self._episode.append(block)
+        self._signal = self._signal_now(self._signal.since)
+        if not self.auto_acknowledge or self._drifted < self.rebaseline_blocks:
+            return None
+        finding = rebaseline_finding(
+            self.stream,
+            self.field,
+            self.last_block,
+            blocks=self._drifted,
+            since=self._signal.since,
+            recent=list(dict.fromkeys(text for text, _ in block)),
+            position=position,
+            detected_at=self._clock(),
+        )
+        log.info("%s", finding.summary)
+        self.acknowledge()
         return finding
 
+    def _signal_now(self, since: float) -> Signal:
+        stats = self.last_block
+        assert stats is not None
+        return Signal(
+            "semantic_drift", self.stream, self.field, stats.statistic, stats.threshold, since,
+            details={"blocks": self._drifted},
+        )  # fmt: skip
+
     def acknowledge(self) -> None:
-        """Accept the drift: recent blocks join the reference and thresholds recalibrate."""
+        """Accept the drift: the episode's blocks join the reference (they take their
+        place in it), thresholds recalibrate, and the episode ends."""
         while self._pending:
             self._absorb(self._pending.popleft())
+        while self._episode:
+            self._absorb(self._episode.popleft(), force=True)
         self._history.clear()
         self._new_history.clear()
         self._new_distinct_history.clear()
         self._novelty_history.clear()
         self._distinct_history.clear()
-        self._open = False
+        self._open, self._signal, self._drifted, self._quiet = False, None, 0, 0
 
     # --- reference --------------------------------------------------------------------
 
-    def _absorb(self, block: list[tuple[str, Vector]]) -> None:
-        """Reservoir-sample the block's distinct new values into the reference."""
-        self._ref_values += len(block)
-        for text, vector in block:
-            if text in self._ref_index:
-                continue
-            if self._ref_vectors is None:
-                self._ref_vectors = np.zeros((self.reference_size, len(vector)), np.float32)
-            self._ref_seen += 1
-            slot = len(self._ref_texts)
-            if slot < self.reference_size:
-                self._ref_texts.append(text)
-            else:
-                slot = self._rng.randrange(self._ref_seen)
-                if slot >= self.reference_size:
-                    continue
-                del self._ref_index[self._ref_texts[slot]]
-                self._ref_texts[slot] = text
-            self._ref_index[text] = slot
-            self._ref_vectors[slot] = vector
+    def _absorb(self, block: list[tuple[str, Vector]], *, force: bool = False) -> None:
+        """Offer the block's values to the reference (``force``: accepted drift)."""
+        if self._ref.absorb(block, force=force):
             self._radius_stale = True
-
-    def _reference(self) -> Vector:
-        assert self._ref_vectors is not None
-        return self._ref_vectors[: len(self._ref_texts)]
 
     def _support_radius(self) -> float:
         """Quantile of leave-one-out nearest-neighbour distances in the reference."""
-        ref = self._reference()
+        ref = self._ref.vectors()
         if self._radius is not None and not (
             self._radius_stale and len(ref) >= self._radius_size * 1.1
         ):
@@ -291,11 +315,11 @@ class SemanticDriftDetector:
         """Distance to the nearest reference value of each distinct value not in it."""
         first: dict[str, Vector] = {}
         for text, vector in block:
-            if text not in self._ref_index:
+            if text not in self._ref:
                 first.setdefault(text, vector)
         if not first:
             return {}
-        sims = np.vstack(list(first.values())) @ self._reference().T
+        sims = np.vstack(list(first.values())) @ self._ref.vectors().T
         return {t: float(1.0 - s) for t, s in zip(first, sims.max(axis=1).tolist(), strict=True)}
 
     def _score(
@@ -347,9 +371,12 @@ class SemanticDriftDetector:
         share, threshold = shares[max(which, 0)], thresholds[max(which, 0)]
         outside = (outside, new)[max(which, 0)]
         calibrated = len(self._history) >= self.calibration_blocks
-        fired = calibrated and not calibrate_only and not self._open and which >= 0
+        drifted = calibrated and not calibrate_only and which >= 0
+        fired = drifted and not self._open
         self.blocks_scored += 1
-        self.last_block = BlockStats(share, threshold, radius, len(counts), len(outside), fired)
+        self.last_block = BlockStats(
+            share, threshold, radius, len(counts), len(outside), fired, drifted
+        )
         if not fired:
             if not self._open:  # the stream's own variability, incl. guarded runs
                 if shares[0] <= thresholds[0] / 2:
@@ -361,33 +388,15 @@ class SemanticDriftDetector:
                 self._distinct_history.append(len(counts))
             return None
         self._open = True
-        before = self._ref_texts[-3:] if len(self._ref_texts) >= 3 else list(self._ref_texts)
-        return Finding(
-            kind="semantic_drift",
-            stream=self.stream,
-            field=self.field,
-            severity="critical" if share >= 0.8 else "warning",
-            statistic=share,
-            threshold=threshold,
-            window={
-                "reference": min(self._ref_values, self.reference_size),
-                "recent": len(block),
-                "reference_distinct": len(self._ref_texts),
-            },
-            examples=[f"before: {t}" for t in before] + [f"after: {t}" for t in outside[:3]],
+        return drift_finding(
+            self.stream,
+            self.field,
+            self.last_block,
+            statistic_name=("out_of_support_share", "new_value_share")[which],
+            recent=len(block),
+            reference=self._ref,
+            outside=outside,
+            novelty=novelty,
             position=position,
             detected_at=self._clock(),
-            summary=(
-                f"{self.stream}.{self.field}: {share:.0%} of the last {len(block)} values lie "
-                f"outside the reference's support (threshold {threshold:.0%})"
-            ),
-            details={
-                "statistic_name": ("out_of_support_share", "new_value_share")[which],
-                "support_radius": round(radius, 4),
-                "novel_distinct": len(outside),
-                "block_distinct": len(counts),
-                "mean_novelty": round(
-                    math.fsum(novelty[t] for t in outside) / max(1, len(outside)), 4
-                ),
-            },
         )

@@ -89,6 +89,13 @@ class AlertMetrics:
             ["target"],
             registry=r,
         )
+        self.active_signals = Gauge(
+            "streamguard_alert_active_signals",
+            "Incident groups (stream/kind/field) whose condition holds now, by finding kind: "
+            "their incidents stay open until it clears and the quiet period passes.",
+            ["kind"],
+            registry=r,
+        )
         self.open_incidents = Gauge(
             "streamguard_alert_open_incidents",
             "Open incidents (groups of findings not yet resolved), by finding kind.",

@@ -55,8 +55,10 @@ class DriftMetrics:
         r = self.registry
         self.statistic = Gauge(
             "streamguard_drift_statistic",
-            "Latest drift statistic per field (semantic: out-of-support share of the last "
-            "block; schema: largest change in presence or type share).",
+            "Drift statistic per field (semantic: out-of-support share of the latest "
+            "block; schema: the largest change in presence or type share of the blocks "
+            "compared since the last export, largest meaning furthest past its threshold; "
+            'fields outside the schema share field="_other" and its largest value).',
             ["stream", "field", "detector"],
             registry=r,
         )
@@ -187,7 +189,7 @@ class DriftMetrics:
     def set_drift(
         self, stream: str, field: str | None, detector: str, statistic: float, threshold: float
     ) -> None:
-        """Record the latest statistic and threshold of one detector."""
+        """Set the statistic and threshold of one detector (``field`` is bounded)."""
         labels = (stream, bounded_field(field), detector)
         self.statistic.labels(*labels).set(statistic)
         self.threshold.labels(*labels).set(threshold)
@@ -202,8 +204,16 @@ def export_stats(stats: EngineStats, metrics: DriftMetrics) -> None:
     observe_many(metrics.anomaly_score.labels(stats.stream), stats.anomaly_scores)
     for (kind, field), count in stats.findings.items():
         metrics.count_finding(stats.stream, kind, field, count)
+    # Fields that share a label value (fields outside the schema: _other) keep the value
+    # furthest past its threshold, not whichever came last.
+    largest: dict[tuple[str, str], tuple[float, float]] = {}
     for field, detector, statistic, threshold in stats.drift:
-        metrics.set_drift(stats.stream, field, detector, statistic, threshold)
+        key = (bounded_field(field), detector)
+        old = largest.get(key)
+        if old is None or statistic - threshold > old[0] - old[1]:
+            largest[key] = (statistic, threshold)
+    for (label, detector), (statistic, threshold) in largest.items():
+        metrics.set_drift(stats.stream, label, detector, statistic, threshold)
 
 
 def export_engine(engine: DriftEngine, metrics: DriftMetrics) -> None:

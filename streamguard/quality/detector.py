@@ -9,12 +9,19 @@ and far less noisy. We chose Page-Hinkley over ADWIN because on window means ADW
 ~100 windows to notice a 20-point drop in our trials, and Page-Hinkley can watch one
 direction only.
 
+A detected drop stays **active** (:attr:`DropDetector.active`) while the window means
+stay below the level before it: it clears at the first window back within ``min_drop``
+of that level. Page-Hinkley starts over at each detection (the next drop is measured
+from the new level), but that reset says nothing about recovery.
+
 Examples
 --------
 >>> d = DropDetector(min_windows=5, threshold=0.3)
 >>> drops = [d.learn_one(1.0 if i < 20 else 0.5) for i in range(40)]
 >>> [(i, round(x.baseline, 2), x.current, x.windows) for i, x in enumerate(drops) if x]
 [(20, 1.0, 0.5, 21)]
+>>> d.active is not None, d.learn_one(0.99), d.active
+(True, None, None)
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ class DropDetector:
         self.threshold = threshold
         self.delta = delta
         self.min_drop = min_drop
+        self._active: Drop | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -85,6 +93,12 @@ class DropDetector:
         self._detector.update(x)  # type: ignore[no-untyped-call]
         self._level_sum += x
         self._windows += 1
+        active = self._active
+        if active is not None:
+            if x >= active.baseline - self.min_drop:
+                self._active = None  # back at the level before the drop: cleared
+            else:
+                self._active = Drop(active.baseline, x, active.windows)
         if not self._detector.drift_detected:
             return None
         windows = self._windows
@@ -92,7 +106,16 @@ class DropDetector:
         self._reset()
         if baseline - x < self.min_drop:
             return None
-        return Drop(baseline=baseline, current=x, windows=windows)
+        drop = Drop(baseline=baseline, current=x, windows=windows)
+        if self._active is None:
+            self._active = drop
+        return drop
+
+    @property
+    def active(self) -> Drop | None:
+        """The drop whose condition holds now (its ``baseline`` is the level before the
+        first detection, ``current`` the latest window), None once it has cleared."""
+        return self._active
 
     @property
     def level(self) -> float | None:

@@ -3,7 +3,8 @@
 :class:`QualityScorer` watches every record of one stream through the pipeline's hooks,
 keeps the six dimensions of :mod:`streamguard.quality.dimensions`, stamps each clean
 record's ``_dq.quality_score``, and reports ``quality_drop`` findings (DESIGN.md finding
-format) when a dimension falls; the worker drains them with :meth:`drain_findings`.
+format) when a dimension falls; the worker drains them with :meth:`drain_findings` and
+reads the drops that still hold with :meth:`active_signals`.
 
 The composite is the weighted mean of the dimensions that have data (weights are
 renormalised over those), so a stream without a catalogue or an anomaly engine is
@@ -46,6 +47,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from streamguard.events.records import Outcome, SourcePosition, format_ts
+from streamguard.events.signals import Signal
 from streamguard.quality.detector import Drop, DropDetector
 from streamguard.quality.dimensions import (
     DEFAULT_FADING_FACTOR,
@@ -196,6 +198,7 @@ class QualityScorer:
         self._anomaly = AnomalyRate(anomaly_threshold, fading_factor)
         # One detector per dimension (field None) and per field for completeness.
         self._detectors: dict[tuple[str, str | None], DropDetector] = {}
+        self._signals: dict[tuple[str, str | None], Signal] = {}  # drops that hold now
         self._examples = ExampleBook()
         self._findings: deque[dict[str, Any]] = deque(maxlen=_MAX_FINDINGS)
         self._findings_total = 0
@@ -304,7 +307,7 @@ class QualityScorer:
 
     def close_window(self) -> None:
         """Fold the open window into the scores and run the drop detectors on it."""
-        self._window_started = self._clock()
+        self._window_started = now = self._clock()
         self._in_window = 0
         closed: list[tuple[str, dict[str | None, float]]] = [
             ("completeness", self._completeness.close_window()),
@@ -327,6 +330,20 @@ class QualityScorer:
                 drop = detector.learn_one(rate)
                 if drop is not None:
                     self._report(dimension, field, drop)
+                active, old = detector.active, self._signals.get((dimension, field))
+                if active is not None:
+                    self._signals[dimension, field] = Signal(
+                        "quality_drop", self.stream, field, round(active.current, 4),
+                        round(active.baseline, 4), old.since if old else now, dimension,
+                    )  # fmt: skip
+                elif old is not None:
+                    del self._signals[dimension, field]
+
+    def active_signals(self) -> list[Signal]:
+        """The drops that hold now: a dimension (or field) still below the level it fell
+        from (``statistic``: the latest window, ``threshold``: that level). Read per
+        batch or tick; a drop clears at the first window back near its level."""
+        return [self._signals[key] for key in sorted(self._signals, key=str)]
 
     def _report(self, dimension: str, field: str | None, drop: Drop) -> None:
         fall = drop.baseline - drop.current
