@@ -289,7 +289,7 @@ def test_create_topics_is_idempotent(
         return await describe_topics(broker.bootstrap, [plain, compacted])
 
     assert asyncio.run(main()) == {plain: 3, compacted: 2}
-    assert "already exists with 3 partitions, not 5" in caplog.text
+    assert f"topic {plain} exists with 3 partitions, not 5" in caplog.text
     with pytest.raises(ValueError, match="compacted"):
         asyncio.run(create_topics(broker.bootstrap, {plain: 1}, compacted={"other"}))
 
