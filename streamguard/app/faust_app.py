@@ -25,6 +25,7 @@ import faust
 
 from streamguard.alerts import AlertManager
 from streamguard.app.batch import BatchFlow, Route
+from streamguard.app.detector_state import DetectorStateLink
 from streamguard.app.faust_config import create_faust_app
 from streamguard.app.health import HealthTick
 from streamguard.app.intake import BatchIntake
@@ -83,6 +84,15 @@ class StreamGuardApp:
         self.findings = app.topic(s.topic_findings, partitions=s.partitions)
         # One scorer per stream, shared by its partitions: the score is the stream's.
         self.quality = build_scorers(s, catalogue=self.catalogue)
+        # Detector state from the last run, before the first record (app/detector_state).
+        self.detector_state: DetectorStateLink | None = None
+        if s.detector_snapshots:
+            self.detector_state = DetectorStateLink(
+                s, metrics.registry, engines=engines, scorers=self.quality
+            )
+            self.detector_state.restore()
+            app.timer(s.detector_snapshot_interval_s)(self.detector_state.save)
+            app.on_before_shutdown.connect(self.detector_state.save_at_shutdown)
         self.changelog = ChangelogBuffer()
         # One bound for the dedupe ids of every partition this worker holds, so memory
         # does not grow with the partitions a rebalance hands it.
