@@ -1,11 +1,21 @@
-"""``streamguard demo``: embedded broker + synthetic producer with faults + worker + a live
-summary read from the worker's own /metrics endpoint.
+"""``streamguard demo``: embedded broker + a scripted scenario + worker + a live summary.
 
 Everything runs on 127.0.0.1; the worker is a child process (``streamguard worker``), so
-what the demo shows is exactly what production runs. Ctrl-C or ``--duration`` ends it:
-the producer stops, the worker gets SIGTERM and commits, the broker stops. If the demo
-itself is killed (``kill -9``), the broker and the worker die with it (see
-:mod:`streamguard.devtools.lifeline`) instead of holding their ports as orphans.
+what the demo shows is exactly what production runs. By default the generator plays
+:func:`streamguard.sources.scenario.demo_scenario` (healthy traffic, a fault burst on
+behaviour events, a semantic drift on product descriptions, recovery); ``--scenario
+none`` sends steady traffic with ``--fault-rate`` faults instead. The worker's alerts go
+to a local webhook receiver (:class:`~streamguard.devtools.webhook_sink.WebhookSink`,
+signed with a secret made for the run), and the summary shows, besides routing, the
+quality scores, incidents as their notifications arrive, drift findings and
+recommendations (read from their topics). The demo passes its worker short windows
+(:data:`DEMO_WORKER_SETTINGS`) so that an incident opens and resolves within a minute;
+the defaults in :mod:`streamguard.config` are untouched.
+
+Ctrl-C or ``--duration`` ends it: the producer stops, the worker gets SIGTERM and
+commits, the broker stops. If the demo itself is killed (``kill -9``), the broker and the
+worker die with it (see :mod:`streamguard.devtools.lifeline`) instead of holding their
+ports as orphans.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,14 +33,39 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import orjson
+
+from streamguard.commands.demo_view import DemoView, format_summary
 from streamguard.config import Settings
 from streamguard.observability.scrape import MetricsSnapshot
 from streamguard.runtime.ports import free_port
 
-__all__ = ["add_arguments", "format_summary", "run"]
+if TYPE_CHECKING:
+    from streamguard.kafka.side_reader import SourceRecord
+    from streamguard.sources.fault_kinds import GeneratedRecord
+    from streamguard.sources.scenario import Scenario
+
+__all__ = ["DEMO_WORKER_SETTINGS", "add_arguments", "demo_worker_env", "run"]
+
+#: The demo worker's own settings (environment variables without the ``STREAMGUARD_``
+#: prefix), short enough that an incident opens and resolves within the 60 s default:
+#: quality windows of 100 records, 8 of them learnt before a drop counts, incidents paged
+#: 2 s after they open and resolved 5 s after their signals cleared, signals of a stream
+#: correlated within 20 s and reported every 2 s. Names the worker's Settings lack are
+#: left out.
+DEMO_WORKER_SETTINGS: Mapping[str, str] = {
+    "quality_window": "100",
+    "quality_min_windows": "8",
+    "alert_quiet_period_s": "5",
+    "alert_group_wait_s": "2",
+    "alert_correlation_window_s": "20",
+    "alert_signal_report_s": "2",
+    "session_timeout_s": "6",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,38 +73,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
     parser.add_argument("--rate", type=float, default=300.0, help="events per second")
     parser.add_argument(
-        "--fault-rate", type=float, default=0.15, help="share of records with a fault"
+        "--scenario",
+        choices=("demo", "none"),
+        default="demo",
+        help="demo: healthy, fault burst, semantic drift, recovery (60 s); none: steady",
+    )
+    parser.add_argument(
+        "--fault-rate",
+        type=float,
+        default=None,
+        help="share of records with a fault (none: 0.15; demo: its healthy phases, 0.02)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between summaries")
 
 
-def format_summary(
-    now: MetricsSnapshot, before: MetricsSnapshot | None, seconds: float, produced: int
-) -> str:
-    """A few lines for a human: rates, outcomes, top reasons and corrections.
+def demo_worker_env(
+    environ: Mapping[str, str], fields: Mapping[str, object] = Settings.model_fields
+) -> dict[str, str]:
+    """The demo's worker settings as environment variables: only names ``fields`` has,
+    and never over one the user set.
 
-    >>> text = 'streamguard_records_in_total{stream="behavior"} 10.0\\n' \\
-    ...        'streamguard_records_out_total{stream="behavior",outcome="valid"} 9.0\\n' \\
-    ...        'streamguard_records_out_total{stream="behavior",outcome="quarantine"} 1.0\\n'
-    >>> print(format_summary(MetricsSnapshot(text), None, 2.0, 12))
-    produced 12 | checked 10 (5/s) | lag 0
-      behavior: valid 9 (90.0%), corrected 0 (0.0%), quarantine 1 (10.0%)
+    >>> env = demo_worker_env({"STREAMGUARD_QUALITY_WINDOW": "50"})
+    >>> env["STREAMGUARD_ALERT_QUIET_PERIOD_S"], "STREAMGUARD_QUALITY_WINDOW" in env
+    ('5', False)
+    >>> demo_worker_env({}, fields={"quality_window": None})
+    {'STREAMGUARD_QUALITY_WINDOW': '100'}
     """
-    rate = (now.total_in - (before.total_in if before else 0.0)) / seconds if seconds else 0.0
-    lines = [f"produced {produced} | checked {now.total_in:.0f} ({rate:.0f}/s) | lag {now.lag:.0f}"]
-    for stream in sorted(now.records_in):
-        outcomes = {o: now.records_out[stream, o] for o in ("valid", "corrected", "quarantine")}
-        total = sum(outcomes.values()) or 1.0
-        parts = ", ".join(f"{o} {n:.0f} ({100 * n / total:.1f}%)" for o, n in outcomes.items())
-        lines.append(f"  {stream}: {parts}")
-    if now.reasons:
-        top = ", ".join(f"{k} {v:.0f}" for k, v in now.reasons.most_common(5))
-        lines.append(f"  top reasons: {top}")
-    if now.corrections:
-        top = ", ".join(f"{k} {v:.0f}" for k, v in now.corrections.most_common(5))
-        lines.append(f"  corrections: {top}")
-    return "\n".join(lines)
+    out = {}
+    for name, value in DEMO_WORKER_SETTINGS.items():
+        variable = f"STREAMGUARD_{name.upper()}"
+        if name in fields and variable not in environ:
+            out[variable] = value
+    return out
 
 
 def _port_free(port: int) -> bool:
@@ -90,18 +127,33 @@ def _get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
+def _scenario(args: argparse.Namespace) -> Scenario | None:
+    """The scripted scenario, or None for ``--scenario none`` (steady generator)."""
+    from streamguard.sources.scenario import demo_scenario
+
+    if args.scenario == "none":
+        return None
+    return demo_scenario(0.02 if args.fault_rate is None else args.fault_rate)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the demo; 0 after a clean stop, 1 if the worker failed."""
     from streamguard.devtools import lifeline
     from streamguard.devtools.broker import EmbeddedBroker
-    from streamguard.sources.fault_kinds import FaultMix, GeneratedRecord
+    from streamguard.devtools.webhook_sink import WebhookSink
+    from streamguard.kafka.tail import TopicTail
+    from streamguard.sources.fault_kinds import FaultMix
     from streamguard.sources.output import produce
+    from streamguard.sources.scenario import ScenarioSource
     from streamguard.sources.synthetic import generate
 
+    scenario = _scenario(args)
     port = settings.metrics_port if _port_free(settings.metrics_port) else free_port()
     state_dir = Path(tempfile.mkdtemp(prefix="streamguard-demo-"))
     stop = threading.Event()
     produced = 0
+    view = DemoView()
+    started = time.monotonic()
 
     def _on_signal(signum: int, frame: object) -> None:
         stop.set()
@@ -109,14 +161,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     broker = EmbeddedBroker().start()
     worker: subprocess.Popen[bytes] | None = None
+    sink: WebhookSink | None = None
+    tail: TopicTail | None = None
     try:
         env = {
             **os.environ,
+            **demo_worker_env(os.environ),
             "STREAMGUARD_BROKER": broker.url,
             "STREAMGUARD_METRICS_PORT": str(port),
             "STREAMGUARD_DATA_DIR": str(state_dir),
-            "STREAMGUARD_SESSION_TIMEOUT_S": "6",
         }
+        if settings.webhook_url is None:  # alerts to our own receiver, signed
+            secret = secrets.token_hex(16)
+            sink = WebhookSink(secret).start()
+            no_proxy = ",".join(filter(None, (os.environ.get("NO_PROXY"), "127.0.0.1")))
+            env |= {
+                "STREAMGUARD_WEBHOOK_URL": sink.url,
+                "STREAMGUARD_WEBHOOK_SECRET": secret,
+                "NO_PROXY": no_proxy,
+            }
         log_path = state_dir / "worker.log"
         print(
             f"broker {broker.url}; worker log {log_path}; metrics http://127.0.0.1:{port}/metrics"
@@ -136,29 +199,73 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"the worker did not become ready; see {log_path}", file=sys.stderr)
                 return 1
             time.sleep(0.2)
-        print("worker ready; producing")
+        if scenario is None:
+            print("worker ready; producing steady traffic")
+        else:
+            script = ", ".join(f"+{p.start_s:.0f}s {p.name}" for p in scenario.phases)
+            print(f"worker ready; producing the scenario: {script}")
+            if sink is not None:
+                print(f"alerts go to a local webhook receiver ({sink.url}), signed and verified")
+        started = time.monotonic()
+
+        def _on_record(record: SourceRecord) -> None:
+            value = orjson.loads(record.value) if record.value else None
+            if not isinstance(value, dict):
+                return
+            if record.topic == settings.topic_findings:
+                view.on_finding(value, time.monotonic() - started)
+            else:
+                view.on_recommendation(value)
+
+        topics = [settings.topic_findings, settings.topic_recommendations]
+        tail = TopicTail(broker.bootstrap, topics, _on_record).start()
+
+        # Event time follows the wall clock, so timeliness reads what a live feed would.
+        now_ms, gap = int(time.time() * 1000), 1000.0 / max(args.rate, 1e-3)
 
         def records() -> Iterator[GeneratedRecord]:
             nonlocal produced
-            faults = FaultMix.uniform(args.fault_rate, "both")
-            for record in generate("both", None, seed=args.seed, faults=faults):
+            if scenario is None:
+                faults = FaultMix.uniform(
+                    0.15 if args.fault_rate is None else args.fault_rate, "both"
+                )
+                source: Iterator[GeneratedRecord] = generate(
+                    "both", None, seed=args.seed, faults=faults, start=now_ms, mean_gap_ms=gap
+                )
+            else:
+                source = iter(
+                    ScenarioSource(
+                        scenario,
+                        seed=args.seed,
+                        elapsed=lambda: time.monotonic() - started,
+                        start_ms=now_ms,
+                        mean_gap_ms=gap,
+                    )
+                )
+            for record in source:
                 if stop.is_set():
                     return
                 produced += 1
                 yield record
 
-        topics = {"behavior": settings.topic_behavior, "product": settings.topic_product}
+        routes = {"behavior": settings.topic_behavior, "product": settings.topic_product}
         producer = threading.Thread(
             target=lambda: asyncio.run(
                 produce(
-                    records(), broker.bootstrap, topics, rate=args.rate, progress_interval_s=1e9
+                    records(), broker.bootstrap, routes, rate=args.rate, progress_interval_s=1e9
                 )
             ),
             name="demo-producer",
             daemon=True,
         )
         producer.start()
-        started = last_at = time.monotonic()
+
+        def _notifications() -> None:
+            if sink is not None:
+                for at, body in sink.drain():
+                    view.on_notification(body, at - started)
+
+        last_at = started
         last: MetricsSnapshot | None = None
         try:
             while not stop.is_set():
@@ -177,7 +284,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                     return 1
                 now = time.monotonic()
                 snapshot = MetricsSnapshot(_get(f"{base}/metrics")[1])
-                print(format_summary(snapshot, last, now - last_at, produced), flush=True)
+                _notifications()
+                phase = ""
+                if scenario is not None:
+                    current = scenario.phase_at(now - started)
+                    phase = f" {current.name}: {current.description}"
+                print(f"[+{now - started:.0f}s]{phase}")
+                print(format_summary(snapshot, last, now - last_at, produced))
+                print("\n".join(view.lines(now - started)), flush=True)
                 last, last_at = snapshot, now
         except KeyboardInterrupt:
             pass
@@ -190,10 +304,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if snapshot.total_in >= produced:
                 break
             time.sleep(0.2)
+        _notifications()
         print("final:")
         print(format_summary(snapshot, None, time.monotonic() - started, produced))
+        print("\n".join(view.lines(time.monotonic() - started)))
+        timeline = view.timeline()
+        if timeline:
+            print("incident timeline (from the webhook notifications):")
+            print("\n".join(timeline))
         return 0
     finally:
+        if tail is not None:
+            tail.stop()
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
             try:
@@ -201,4 +323,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait(10)
+        if sink is not None:
+            sink.stop()
         broker.stop()

@@ -1,4 +1,6 @@
-"""``streamguard demo`` end to end: it starts, summarises, drains and stops cleanly."""
+"""``streamguard demo`` end to end: it starts, summarises, drains and stops cleanly, and
+its scripted scenario shows an incident opening and resolving, a drift finding and a
+recommendation within the 60 s that ``make demo`` runs."""
 
 from __future__ import annotations
 
@@ -20,7 +22,10 @@ pytestmark = pytest.mark.integration
 def test_demo_runs_for_its_duration_and_checks_everything_it_produced() -> None:
     env = {"PATH": "/usr/bin:/bin", "STREAMGUARD_METRICS_PORT": str(free_port())}
     result = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "streamguard.cli", "demo", "--duration", "6", "--interval", "2"],
+        [
+            *(sys.executable, "-m", "streamguard.cli", "demo", "--scenario", "none"),
+            *("--duration", "6", "--interval", "2"),
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -35,6 +40,45 @@ def test_demo_runs_for_its_duration_and_checks_everything_it_produced() -> None:
     assert produced > 0
     assert checked == produced
     assert "quarantine" in final and "top reasons" in final
+
+
+def test_make_demo_shows_an_incident_open_and_resolve_a_drift_and_a_recommendation() -> None:
+    """What ``make demo`` runs (``streamguard demo --duration 60``), its output captured."""
+    env = {"PATH": "/usr/bin:/bin", "STREAMGUARD_METRICS_PORT": str(free_port())}
+    result = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "streamguard.cli", "demo", "--duration", "60"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = result.stdout
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "producing the scenario: +0s healthy, +15s fault burst" in out
+    # The summary carries each stream's quality score with its dimensions ...
+    assert re.search(r"quality: behavior \d\.\d\d \(validity \d\.\d\d, completeness", out), out
+    # ... the behaviour burst as one incident, with its signals, opening then resolving ...
+    opened = re.search(r"incident FIRING +\+(\d+)s behavior \[\w+\]: (.+)", out)
+    assert opened is not None, out
+    assert "quality_drop on validity" in opened.group(2), opened.group(0)
+    resolved = re.search(r"incident RESOLVED \+(\d+)s behavior after \d+s", out)
+    assert resolved is not None, out
+    assert 15 <= int(opened.group(1)) < int(resolved.group(1)) <= 60
+    timeline = out.split("incident timeline", 1)[1]
+    behaviour = [line.split()[1] for line in timeline.splitlines() if " behavior " in line]
+    assert behaviour[:2] == ["FIRING", "RESOLVED"], timeline
+    # ... the semantic drift on product descriptions ...
+    assert re.search(r"drift: semantic_drift on product\.description \(\d", out), out
+    # ... alerts actually sent, and recommendations with one example list.
+    final = out.split("final:", 1)[1]
+    sent = re.search(r"alerts sent: firing (\d+), resolved (\d+)", final)
+    assert sent is not None and int(sent.group(1)) >= 1 and int(sent.group(2)) >= 1, final
+    assert re.search(r"recommendations: \d+ lists? published, e\.g\. \S+ -> p\d+ \(", final)
+    # Every record produced was checked; the run's webhook secret (32 hex) is never shown.
+    match = re.search(r"produced (\d+) \| checked (\d+)", final)
+    assert match is not None and match.group(1) == match.group(2), final
+    assert re.search(r"\b[0-9a-f]{32}\b", out + result.stderr) is None
 
 
 def test_sigkill_of_the_demo_leaves_no_broker_or_worker_behind() -> None:
