@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     topic_product_clean: str = "events.product.clean"
     topic_quarantine: str = "streamguard.quarantine"
     topic_findings: str = "streamguard.findings"
+    topic_incidents: str = "streamguard.incidents"
     topic_recommendations: str = "recommendations"
 
     # --- pipeline ----------------------------------------------------------------------
@@ -166,7 +167,27 @@ class Settings(BaseSettings):
         default=(), description="More targets ([[streamguard.alert_targets]] in the file)."
     )
     alert_quiet_period_s: float = Field(
-        default=300.0, gt=0, description="Resolve an incident after this long without findings."
+        default=300.0,
+        gt=0,
+        description="Resolve an incident this long after its last finding and signal cleared.",
+    )
+    alert_correlation_window_s: float = Field(
+        default=120.0, ge=0, description="Signals of a stream beginning this close: one incident."
+    )
+    alert_group_wait_s: float = Field(
+        default=10.0, ge=0, description="Wait this long after an incident opens before paging."
+    )
+    alert_update_interval_s: float = Field(
+        default=600.0, ge=0, description="At most one 'updated' per incident this often (0: none)."
+    )
+    alert_flap_window_s: float = Field(
+        default=600.0, ge=0, description="A stream's signal this soon after a resolve reopens it."
+    )
+    alert_signal_ttl_s: float = Field(
+        default=30.0, gt=0, description="A worker's signal report counts as current this long."
+    )
+    alert_signal_report_s: float = Field(
+        default=5.0, gt=0, description="How often each worker publishes its signal states."
     )
     alert_outbox_size: int = Field(default=1000, ge=1, description="Notifications per target.")
 

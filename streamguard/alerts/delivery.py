@@ -119,7 +119,10 @@ class TargetWorker:
 
     def offer(self, notification: Notification) -> None:
         """Queue one notification; drops the oldest waiting one if the outbox is full."""
-        body, headers = render(notification, self.target)
+        rendered = render(notification, self.target)
+        if rendered is None or not notification.notify:
+            return  # not for this kind (PagerDuty updates) or a linked incident
+        body, headers = rendered
         name = self.target.name
         with self._cond:
             while len(self._outbox) >= self.max_outbox:

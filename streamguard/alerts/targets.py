@@ -1,15 +1,18 @@
 """Alert targets and what each kind receives: generic JSON, Slack, PagerDuty Events v2.
 
-A :class:`Notification` is one state change of one incident (firing or resolved);
-:func:`render` turns it into the body and headers a target of each kind expects. Target
-URLs may carry tokens (Slack webhook paths) and secrets sign or route alerts, so
+A :class:`Notification` is one state change of one incident (``firing``, ``updated``,
+``resolved``) carrying DESIGN.md's generic webhook body; :func:`render` turns it into the
+body and headers a target of each kind expects (None: this kind does not get it;
+PagerDuty gets no ``updated``, except a reopen, which re-triggers its ``dedup_key``).
+Target URLs may carry tokens (Slack webhook paths) and secrets sign or route alerts, so
 neither is ever part of a ``repr``, a log line, an error message or a metric label.
 
 Examples
 --------
->>> n = Notification("firing", "behavior/schema_drift/price", "schema_drift", "behavior",
-...                  "price", "warning", "schema_drift on behavior.price", [],
-...                  "2026-11-23T10:00:00.000Z", None)
+>>> n = Notification("firing", {"status": "firing", "incident_id": "inc-1",
+...                  "stream": "behavior", "severity": "warning",
+...                  "summary": "behavior: 1 signal (schema_drift on price)", "signals": [],
+...                  "started_at": "2026-11-23T10:00:00.000Z", "ended_at": None})
 >>> target = AlertTarget("ops", "generic", "https://hooks.example/x", secret="s3cret")
 >>> target
 AlertTarget(name='ops', kind='generic', timeout_s=5.0, rate_limit_per_minute=30.0,
@@ -17,8 +20,9 @@ AlertTarget(name='ops', kind='generic', timeout_s=5.0, rate_limit_per_minute=30.
 >>> body, headers = render(n, target)
 >>> verify_signature(body, headers["X-StreamGuard-Signature"], "s3cret")
 True
->>> orjson.loads(render(n, AlertTarget("pd", "pagerduty", secret="key"))[0])["event_action"]
-'trigger'
+>>> pd = orjson.loads(render(n, AlertTarget("pd", "pagerduty", secret="key"))[0])
+>>> pd["event_action"], pd["dedup_key"]
+('trigger', 'inc-1')
 """
 
 from __future__ import annotations
@@ -54,38 +58,36 @@ PAGERDUTY_EVENTS_URL: Final = "https://events.pagerduty.com/v2/enqueue"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # PagerDuty's severities; ours map onto them (unknown ones become "warning").
 _PD_SEVERITY: Final = {"critical": "critical", "error": "error", "warning": "warning"}
-_SLACK_ICON: Final = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
+_SLACK_ICON: Final = {
+    "firing": ":rotating_light:",
+    "updated": ":arrows_counterclockwise:",
+    "resolved": ":white_check_mark:",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    """One state change of one incident: the generic webhook body of DESIGN.md."""
+    """One state change of one incident. ``body`` is DESIGN.md's generic webhook body;
+    ``notify`` False: published on the incidents topic but sent to no target (an
+    incident linked to a related one that already paged)."""
 
-    status: Literal["firing", "resolved"]
-    group_key: str
-    kind: str
-    stream: str
-    field: str | None
-    severity: str
-    summary: str
-    findings: list[dict[str, Any]]
-    started_at: str
-    ended_at: str | None
+    status: Literal["firing", "updated", "resolved"]
+    body: dict[str, Any]
+    notify: bool = True
+
+    @property
+    def incident_id(self) -> str:
+        """The incident's id (PagerDuty's ``dedup_key``)."""
+        return str(self.body["incident_id"])
+
+    @property
+    def stream(self) -> str:
+        """The incident's stream."""
+        return str(self.body["stream"])
 
     def as_dict(self) -> dict[str, Any]:
         """The generic webhook JSON object."""
-        return {
-            "status": self.status,
-            "group_key": self.group_key,
-            "kind": self.kind,
-            "stream": self.stream,
-            "field": self.field,
-            "severity": self.severity,
-            "summary": self.summary,
-            "findings": self.findings,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-        }
+        return self.body
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,44 +156,95 @@ def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
     return header is not None and hmac.compare_digest(header, sign(body, secret))
 
 
+def _signal_line(signal: dict[str, Any]) -> str:
+    name = signal.get("field") or signal.get("dimension") or "_record"
+    numbers = ""
+    if signal.get("statistic") is not None and signal.get("threshold") is not None:
+        numbers = f" {signal['statistic']:.4g} vs {signal['threshold']:.4g}"
+    return f"• `{signal.get('kind')}` on `{name}`{numbers} since {signal.get('since')}"
+
+
 def _slack(n: Notification) -> dict[str, Any]:
-    where = f"{n.stream}.{n.field}" if n.field else n.stream
-    head = f"{_SLACK_ICON[n.status]} *[{n.status.upper()}]* {n.summary}"
-    lines = [head, f"kind `{n.kind}` · stream `{where}` · severity `{n.severity}`"]
-    lines.append(f"since {n.started_at}" + (f" until {n.ended_at}" if n.ended_at else ""))
-    return {
-        "text": f"[{n.status.upper()}] {n.summary}",
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}],
-    }
+    """Block Kit message (incoming webhook): the incident, its signals, top reasons; an
+    update or resolve is a follow-up that names the incident."""
+    b = n.body
+    title = f"{_SLACK_ICON[n.status]} *[{n.status.upper()}]* {b.get('summary', '')}"
+    meta = (
+        f"incident `{b['incident_id']}` · stream `{b['stream']}` · severity "
+        f"`{b.get('severity')}` · since {b.get('started_at')}"
+    )
+    if n.status == "resolved":
+        meta += (
+            f" · resolved {b.get('ended_at')} after {b.get('duration_s', 0):.0f} s · "
+            f"{b.get('records_in', 0)} records in, {b.get('records_quarantined', 0)} quarantined"
+        )
+    if n.status == "updated" and b.get("reopened"):
+        meta += f" · reopened ({b['reopened']}x)"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{title}\n{meta}"[:3000]}}
+    ]
+    signals = [_signal_line(s) for s in b.get("signals") or []]
+    if signals:
+        text = "*Signals*\n" + "\n".join(signals[:20])
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
+    reasons = [
+        f"• `{r.get('code')}` on `{r.get('field')}`: {r.get('count')}"
+        for r in b.get("top_reasons") or []
+    ]
+    if reasons:
+        text = "*Top reasons*\n" + "\n".join(reasons)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
+    if b.get("related"):
+        related = ", ".join(f"`{r}`" for r in b["related"])
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"related: {related}"}]}
+        )
+    return {"text": f"[{n.status.upper()}] {b.get('summary', '')}"[:3000], "blocks": blocks}
 
 
-def _pagerduty(n: Notification, routing_key: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "routing_key": routing_key,
-        "event_action": "trigger" if n.status == "firing" else "resolve",
-        "dedup_key": n.group_key,
-    }
-    if n.status == "firing":
-        body["payload"] = {
-            "summary": n.summary[:1024],
-            "source": "streamguard",
-            "severity": _PD_SEVERITY.get(n.severity, "warning"),
-            "timestamp": n.started_at,
-            "component": n.stream,
-            "group": n.kind,
-            "class": n.field or "",
-            "custom_details": {"findings": n.findings},
+def _pagerduty(n: Notification, routing_key: str) -> dict[str, Any] | None:
+    """Events API v2: trigger on firing (and on a reopen), resolve on resolved; other
+    updates are not sent (PagerDuty would only repeat the incident)."""
+    b = n.body
+    if n.status == "updated" and not b.get("reopened"):
+        return None
+    if n.status == "resolved":
+        return {
+            "routing_key": routing_key,
+            "event_action": "resolve",
+            "dedup_key": n.incident_id,
         }
-    return body
+    return {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": n.incident_id,
+        "payload": {
+            "summary": str(b.get("summary", ""))[:1024],
+            "source": "streamguard",
+            "severity": _PD_SEVERITY.get(str(b.get("severity")), "warning"),
+            "timestamp": b.get("started_at"),
+            "component": n.stream,
+            "group": n.stream,
+            "class": "data_quality",
+            "custom_details": {
+                "incident_id": n.incident_id,
+                "signals": b.get("signals") or [],
+                "top_reasons": b.get("top_reasons") or [],
+                "examples": b.get("examples") or [],
+                "related": b.get("related") or [],
+            },
+        },
+    }
 
 
-def render(notification: Notification, target: AlertTarget) -> tuple[bytes, dict[str, str]]:
-    """The request body and headers for ``target``'s kind."""
+def render(notification: Notification, target: AlertTarget) -> tuple[bytes, dict[str, str]] | None:
+    """The request body and headers for ``target``'s kind (None: not sent to it)."""
     headers = {"Content-Type": "application/json", "User-Agent": "streamguard-alerts"}
     if target.kind == "slack":
         return orjson.dumps(_slack(notification)), headers
     if target.kind == "pagerduty":
-        return orjson.dumps(_pagerduty(notification, target.secret or "")), headers
+        payload = _pagerduty(notification, target.secret or "")
+        return None if payload is None else (orjson.dumps(payload), headers)
     body = orjson.dumps(notification.as_dict())
     if target.secret:
         headers[SIGNATURE_HEADER] = sign(body, target.secret)

@@ -6,8 +6,11 @@ agents and intake, wired to the parts that do the work.
 - :mod:`~streamguard.app.recovery`: ledger starts, stalled tails, gap fills;
 - :mod:`~streamguard.app.pipelines` and :mod:`~streamguard.app.tables`: a pipeline per
   partition, its state in changelogged tables;
-- :mod:`~streamguard.app.reporting`, :mod:`~streamguard.app.recommender_link`,
-  :mod:`~streamguard.app.health`: findings, the recommender, the once-a-second round;
+- :mod:`~streamguard.app.reporting` and :mod:`~streamguard.app.incidents`: findings and
+  signal states to the findings topic, and the one owner per stream that correlates
+  them into incidents;
+- :mod:`~streamguard.app.recommender_link`, :mod:`~streamguard.app.health`: the
+  recommender, the once-a-second round;
 - :mod:`~streamguard.app.faust_config` and :mod:`~streamguard.app.patches`: Faust's
   settings and the patches to its internals.
 
@@ -28,6 +31,7 @@ from streamguard.app.batch import BatchFlow, Route
 from streamguard.app.detector_state import DetectorStateLink
 from streamguard.app.faust_config import create_faust_app
 from streamguard.app.health import HealthTick
+from streamguard.app.incidents import IncidentLink
 from streamguard.app.intake import BatchIntake
 from streamguard.app.patches import guard_commits, set_fetch_max_wait, verify_changelog_ends
 from streamguard.app.pipelines import PartitionPipelines
@@ -116,8 +120,14 @@ class StreamGuardApp:
             self.quality,
             QualityMetrics(metrics.registry),
             engines=engines,
-            alerts=alerts,
+            metrics=metrics,
+            signal_report_s=s.alert_signal_report_s,
         )
+        # One worker per stream correlates every worker's findings into incidents.
+        self.incident_link: IncidentLink | None = None
+        if alerts is not None:
+            self.incident_link = IncidentLink(app, s, bootstrap, alerts, self.findings)
+            self.incident_link.install()
         self.recommender: RecommenderLink | None = None
         if s.recommender_enabled:
             self.recommender = RecommenderLink(s, metrics.registry, self.sender)

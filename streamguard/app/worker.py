@@ -50,6 +50,7 @@ def topic_layout(settings: Settings) -> dict[str, int]:
         settings.topic_product_clean,
         settings.topic_quarantine,
         settings.topic_findings,
+        settings.topic_incidents,
         settings.topic_recommendations,
     )
     return dict.fromkeys(names, settings.partitions)
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 create_topics(
                     bootstrap,
                     topic_layout(settings),
-                    compacted={settings.topic_recommendations},
+                    compacted={settings.topic_recommendations, settings.topic_incidents},
                     replication_factor=settings.replication_factor,
                     **options,
                 )

@@ -16,6 +16,8 @@ Examples
 'behavior/quality_drop/validity'
 >>> s.as_dict()["since"], s.as_dict()["dimension"]
 ('2027-01-15T08:00:00.000Z', 'validity')
+>>> Signal.from_dict(s.as_dict()) == s
+True
 """
 
 from __future__ import annotations
@@ -69,3 +71,23 @@ class Signal:
         if self.details:
             out["details"] = dict(self.details)
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Signal:
+        """The signal of :meth:`as_dict` (raises ``KeyError``/``ValueError``/``TypeError``
+        on anything else)."""
+        since = data["since"]
+        if isinstance(since, str):
+            since = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp()
+        field = data.get("field")
+        dimension = data.get("dimension")
+        return cls(
+            str(data["kind"]),
+            str(data["stream"]),
+            str(field) if field is not None else None,
+            float(data["statistic"]),
+            float(data["threshold"]),
+            since=float(since),
+            dimension=str(dimension) if dimension is not None else None,
+            details=dict(data.get("details") or {}),
+        )

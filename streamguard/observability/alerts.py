@@ -1,7 +1,9 @@
 """Prometheus metrics of the alert path.
 
 Labels are bounded: ``target`` is a configured target name (never its URL), ``kind`` a
-finding kind from :data:`FINDING_KINDS` or ``_other``, ``reason`` a fixed vocabulary.
+finding kind from :data:`FINDING_KINDS` or ``_other``, ``stream`` one of
+:data:`STREAMS` or ``_other``, ``severity`` one of :data:`SEVERITIES`, ``status`` a
+notification status, ``reason`` a fixed vocabulary.
 
 Examples
 --------
@@ -19,7 +21,15 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-__all__ = ["DELIVERY_ERRORS", "FINDING_KINDS", "AlertMetrics", "finding_kind"]
+__all__ = [
+    "DELIVERY_ERRORS",
+    "FINDING_KINDS",
+    "SEVERITIES",
+    "STREAMS",
+    "AlertMetrics",
+    "finding_kind",
+    "stream_label",
+]
 
 #: Finding kinds with their own label value; anything else is ``_other``.
 FINDING_KINDS: Final = frozenset(
@@ -27,6 +37,21 @@ FINDING_KINDS: Final = frozenset(
 )
 #: ``reason`` values of failed delivery attempts.
 DELIVERY_ERRORS: Final = ("http_4xx", "http_429", "http_5xx", "timeout", "connect", "other")
+
+
+#: Streams with their own label value on incident metrics; anything else is ``_other``.
+STREAMS: Final = frozenset({"behavior", "product"})
+#: Incident severities (anything else is counted as ``warning``).
+SEVERITIES: Final = ("info", "warning", "error", "critical")
+
+
+def stream_label(stream: str) -> str:
+    """A bounded label value for a stream name.
+
+    >>> stream_label("behavior"), stream_label("x" * 300)
+    ('behavior', '_other')
+    """
+    return stream if stream in STREAMS else "_other"
 
 
 def finding_kind(kind: str) -> str:
@@ -96,9 +121,23 @@ class AlertMetrics:
             ["kind"],
             registry=r,
         )
-        self.open_incidents = Gauge(
-            "streamguard_alert_open_incidents",
-            "Open incidents (groups of findings not yet resolved), by finding kind.",
-            ["kind"],
+        self.incidents_open = Gauge(
+            "streamguard_incidents_open",
+            "Open incidents (one per stream episode, on the worker that owns the stream's "
+            "findings partition), by stream and severity.",
+            ["stream", "severity"],
+            registry=r,
+        )
+        self.incident_signals = Gauge(
+            "streamguard_incident_signals",
+            "Signals carried by the stream's open incidents.",
+            ["stream"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "streamguard_incident_notifications_total",
+            "Incident state changes (firing, updated, resolved), whether sent or not "
+            "(linked incidents are published, not paged).",
+            ["status"],
             registry=r,
         )

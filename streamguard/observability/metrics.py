@@ -194,6 +194,26 @@ class WorkerMetrics:
                 done.collections[generation] += runs
                 done.seconds[generation] += seconds
 
+    def stream_counts(self, stream: str) -> tuple[int, int, dict[tuple[str, str], int]]:
+        """This worker's running counts of ``stream``: records in, quarantined, and
+        quarantine reasons by (code, field); read once per report, never per record."""
+        records_in = quarantined = 0
+        reasons: dict[tuple[str, str], int] = {}
+        for family in (self.records_in, self.records_out, self.reasons):
+            for metric in family.collect():
+                for sample in metric.samples:
+                    labels = sample.labels
+                    if not sample.name.endswith("_total") or labels.get("stream") != stream:
+                        continue
+                    if metric.name == "streamguard_records_in":
+                        records_in = int(sample.value)
+                    elif metric.name == "streamguard_records_out":
+                        if labels.get("outcome") == "quarantine":
+                            quarantined = int(sample.value)
+                    else:
+                        reasons[labels["reason"], labels["field"]] = int(sample.value)
+        return records_in, quarantined, reasons
+
     def observe_batch(
         self,
         stream: str,

@@ -44,6 +44,7 @@ class Topics:
     quarantine: str
     findings: str
     recommendations: str
+    incidents: str
 
     @classmethod
     def unique(cls) -> Topics:
@@ -57,6 +58,7 @@ class Topics:
             quarantine=f"streamguard.quarantine.{run}",
             findings=f"streamguard.findings.{run}",
             recommendations=f"recommendations.{run}",
+            incidents=f"streamguard.incidents.{run}",
         )
 
     def env(self) -> dict[str, str]:

@@ -54,9 +54,14 @@ OVERVIEW = Dashboard(
         ),
         Panel(
             "Open incidents",
-            "Is StreamGuard paging someone right now, and about what kind of finding?",
+            "Is StreamGuard paging someone right now, about which stream, how badly?",
             "stat",
-            (Q("sum by (kind) (streamguard_alert_open_incidents)", "{{kind}}"),),
+            (
+                Q(
+                    "sum by (stream, severity) (streamguard_incidents_open)",
+                    "{{stream}} {{severity}}",
+                ),
+            ),
             width=6,
             thresholds=(1,),
         ),

@@ -110,6 +110,33 @@ WORKER = Dashboard(
                 ),
             ),
         ),
+        Row("Incidents"),
+        Panel(
+            "Open incidents and their signals",
+            "Which streams have an open incident (one per episode), and how many signals "
+            "joined it? Counted on the worker that owns the stream's findings.",
+            "timeseries",
+            (
+                Q(
+                    "sum by (stream, severity) (streamguard_incidents_open)",
+                    "{{stream}} open ({{severity}})",
+                ),
+                Q("sum by (stream) (streamguard_incident_signals)", "{{stream}} signals"),
+                Q("sum by (kind) (streamguard_alert_active_signals)", "active {{kind}}"),
+            ),
+        ),
+        Panel(
+            "Incident state changes",
+            "How often do incidents fire, update and resolve (sent or linked)?",
+            "timeseries",
+            (
+                Q(
+                    f"sum by (status) (rate(streamguard_incident_notifications_total{RATE}))",
+                    "{{status}}",
+                ),
+            ),
+            unit="suffix: /s",
+        ),
         Row("Alert delivery"),
         Panel(
             "Webhook outbox",

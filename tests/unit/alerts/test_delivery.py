@@ -27,10 +27,21 @@ def finding(field: str) -> dict[str, Any]:
 
 def make(target: AlertTarget, **kwargs: Any) -> tuple[AlertManager, CollectorRegistry]:
     registry = CollectorRegistry()
-    options: dict[str, Any] = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "seed": 1}
+    # One incident per finding (no correlation window), sent at once (no group wait).
+    options: dict[str, Any] = {
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.05,
+        "seed": 1,
+        "group_wait_s": 0,
+        "correlation_window_s": 0,
+    }
     options.update(kwargs)
     manager = AlertManager([target], metrics=AlertMetrics(registry), trust_env=False, **options)
     return manager, registry
+
+
+def field_of(body: dict[str, Any]) -> str:
+    return str(body["signals"][0]["field"])
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -85,7 +96,7 @@ def test_receiver_down_then_back() -> None:
         receiver = Receiver(port)  # back, on the same address
         try:
             wait_until(lambda: receiver.count() == 2)
-            assert [b["field"] for b in receiver.bodies()] == ["price", "stock"]  # in order
+            assert [field_of(b) for b in receiver.bodies()] == ["price", "stock"]  # in order
             wait_until(lambda: manager.outbox_depth("ops") == 0)
         finally:
             receiver.stop()
@@ -136,7 +147,7 @@ def test_rate_limit_holds_back_the_excess() -> None:
             now[0] += 1.0
             manager.wake()
             wait_until(lambda: receiver.count() == 4)
-        assert [b["field"] for b in receiver.bodies()] == ["a", "b", "c", "d"]
+        assert [field_of(b) for b in receiver.bodies()] == ["a", "b", "c", "d"]
     finally:
         receiver.stop()
 
@@ -184,7 +195,7 @@ def test_submit_from_many_threads() -> None:
             for t in threads:
                 t.join()
             wait_until(lambda: receiver.count() == 5)
-        assert sorted(b["field"] for b in receiver.bodies()) == list("abcde")
+        assert sorted(field_of(b) for b in receiver.bodies()) == list("abcde")
     finally:
         receiver.stop()
 
