@@ -71,12 +71,12 @@ def test_worker_survives_a_broker_outage_and_resumes(tmp_path: Path) -> None:
         assert cores < MAX_IDLE_CORES, f"worker used {cores:.2f} cores with no broker"
 
         broker = EmbeddedBroker(port=port).start()
-        asyncio.run(
-            create_topics(
-                broker.bootstrap,
-                {t: 3 for t in (topics.behavior, topics.product, *topics.outputs())},
-            )
-        )
+        # The restarted embedded broker lost every topic (memory storage): recreate what
+        # the worker reads and commits, as an operator would (the worker creates its
+        # topics only at start). The findings topic is consumed too (incident
+        # correlation), and commits to a topic that no longer exists fail for ever.
+        consumed = (topics.behavior, topics.product, topics.findings, topics.incidents)
+        asyncio.run(create_topics(broker.bootstrap, {t: 3 for t in (*consumed, *topics.outputs())}))
         wait_until(lambda: readiness(worker)[0] == 200, 60, "/readyz to recover")
         after = asyncio.run(produce(broker.bootstrap, topics, generate("behavior", 100, seed=2)))
         outputs = asyncio.run(read_outputs(broker.bootstrap, topics, after, timeout_s=90))

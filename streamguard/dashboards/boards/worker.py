@@ -279,5 +279,39 @@ WORKER = Dashboard(
             ),
             unit="suffix: /s",
         ),
+        Panel(
+            "Detector state: saves and restores",
+            "Are the drift, anomaly and quality detectors saved, and did a restart restore "
+            "them (restored) or start them fresh (missing, rejected: see the worker log)?",
+            "timeseries",
+            (
+                Q(
+                    f"sum by (result) (increase(streamguard_detector_state_saves_total{RATE}))",
+                    "saved: {{result}}",
+                ),
+                Q(
+                    f"sum by (result) (increase(streamguard_detector_state_restores_total{RATE}))",
+                    "restored: {{result}}",
+                ),
+            ),
+        ),
+        Panel(
+            "Detector state: size, capture time, age",
+            "How big is each worker's saved detector state, how long does the event loop "
+            "pause to capture it, and how old is the last save?",
+            "timeseries",
+            (
+                Q("sum by (instance) (streamguard_detector_state_bytes)", "{{instance}} bytes"),
+                Q(
+                    "max by (instance) (streamguard_detector_state_capture_seconds)",
+                    "{{instance}} capture s",
+                ),
+                Q(
+                    "time() - max by (instance) "
+                    "(streamguard_detector_state_last_save_timestamp_seconds)",
+                    "{{instance}} age s",
+                ),
+            ),
+        ),
     ),
 )

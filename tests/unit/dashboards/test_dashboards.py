@@ -18,6 +18,7 @@ from streamguard.dashboards import DASHBOARDS, GRAFANA_DEFAULTS, Query, metric_f
 from streamguard.dashboards.__main__ import expected_files, main
 from streamguard.dashboards.render import DATASOURCE_UID, DATASOURCE_VARIABLE, render
 from streamguard.observability.alerts import AlertMetrics
+from streamguard.observability.detector_state import DetectorStateMetrics
 from streamguard.observability.drift import DriftMetrics
 from streamguard.observability.metrics import WorkerMetrics
 from streamguard.observability.quality import QualityMetrics
@@ -131,6 +132,7 @@ def declared_metrics() -> dict[str, frozenset[str]]:
         AlertMetrics(registry),
         RecommenderMetrics(registry),
         RecommenderProcessMetrics(registry),
+        DetectorStateMetrics(registry),
     ]
     declared = {}
     for holder in holders:
