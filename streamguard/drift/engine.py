@@ -50,6 +50,8 @@ import numpy as np
 import numpy.typing as npt
 
 from streamguard.anomaly.record import RecordScore, RecordScorer
+from streamguard.drift.contamination import ContaminationDetector
+from streamguard.drift.language import LanguageDriftDetector
 from streamguard.drift.schema_drift import SchemaDriftDetector
 from streamguard.drift.semantic_drift import SemanticDriftDetector
 from streamguard.embed.scheduler import EmbeddingScheduler
@@ -75,6 +77,8 @@ _DECLARED = {
     "behavior": tuple(BehaviorEvent.model_fields),
     "product": tuple(ProductEvent.model_fields),
 }
+#: Default options of the contamination and language detectors (on, with their defaults).
+_DEFAULTS: Mapping[str, Any] = {}
 _GROUPS = {"behavior": ("event_type", BEHAVIOR_EVENT_TYPES), "product": ("op", PRODUCT_OPS)}
 
 
@@ -84,7 +88,9 @@ class EngineStats:
 
     ``anomaly_scores``: the clean records' scores; ``findings``: findings emitted, by
     ``(kind, field)``; ``drift``: ``(field, detector, statistic, threshold)`` of every
-    drift detector (``detector`` is ``semantic``: its latest block; or ``schema``: the
+    drift detector (``detector`` is ``semantic``: its latest block; ``contamination``: the
+    stray-rate CUSUM and its bound; ``language``: the latest block's rise of its leading
+    language and its threshold; or ``schema``: the
     field's largest change in the blocks compared since the previous drain).
     """
 
@@ -115,6 +121,12 @@ class DriftEngine:
     semantic_options, schema_options, anomaly_options
         Keyword arguments for each :class:`SemanticDriftDetector`, the
         :class:`SchemaDriftDetector` and the :class:`~streamguard.anomaly.models.NumericAnomaly`.
+    contamination_options, language_options
+        Keyword arguments for each text field's
+        :class:`~streamguard.drift.contamination.ContaminationDetector` (strays in a
+        low-cardinality field) and
+        :class:`~streamguard.drift.language.LanguageDriftDetector` (its language);
+        ``None`` turns that detector off. Both run in the embedding thread.
     max_findings
         Findings kept until drained; older ones are dropped (and counted).
     clock
@@ -137,6 +149,8 @@ class DriftEngine:
         semantic_options: Mapping[str, Any] | None = None,
         schema_options: Mapping[str, Any] | None = None,
         anomaly_options: Mapping[str, Any] | None = None,
+        contamination_options: Mapping[str, Any] | None = _DEFAULTS,
+        language_options: Mapping[str, Any] | None = _DEFAULTS,
         max_findings: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -150,6 +164,10 @@ class DriftEngine:
         self.max_findings = max_findings
         self._clock = clock
         self._semantic_options = dict(semantic_options or {})
+        self._contamination_options = (
+            None if contamination_options is None else dict(contamination_options)
+        )
+        self._language_options = None if language_options is None else dict(language_options)
         group_field, group_values = _GROUPS[stream]
         self.schema = SchemaDriftDetector(
             stream,
@@ -166,6 +184,8 @@ class DriftEngine:
             numeric_options=anomaly_options,
         )
         self.semantic: dict[str, SemanticDriftDetector] = {}
+        self.contamination: dict[str, ContaminationDetector] = {}
+        self.language: dict[str, LanguageDriftDetector] = {}
         self._findings: deque[Finding] = deque(maxlen=max_findings)
         self._findings_lock = threading.Lock()
         self._finding_counts: Counter[tuple[str, str | None]] = Counter()
@@ -255,8 +275,35 @@ class DriftEngine:
             finding = detector.update(text, vectors[row], source)
             if finding is not None:
                 self._emit(finding)
+            for finding in self._secondary(field, text, vectors[row], source):
+                self._emit(finding)
         for field, rows in rows_by_field.items():
             self.scorer.learn_vectors(field, [items[row][0] for row in rows], vectors[rows])
+
+    def _secondary(
+        self, field: str, text: str, vector: npt.NDArray[np.float32], source: SourcePosition
+    ) -> list[Finding]:
+        """Stray values (contamination) and the language of one embedded value."""
+        found: list[Finding] = []
+        if self._contamination_options is not None:
+            strays = self.contamination.get(field)
+            if strays is None:
+                strays = self.contamination[field] = ContaminationDetector(
+                    self.stream, field, clock=self._clock, **self._contamination_options
+                )
+            finding = strays.update(text, vector, source)
+            if finding is not None:
+                found.append(finding)
+        if self._language_options is not None:
+            language = self.language.get(field)
+            if language is None:
+                language = self.language[field] = LanguageDriftDetector(
+                    self.stream, field, clock=self._clock, **self._language_options
+                )
+            finding = language.update(text, source)
+            if finding is not None:
+                found.append(finding)
+        return found
 
     # --- findings and statistics ----------------------------------------------------------
 
@@ -307,6 +354,12 @@ class DriftEngine:
             block = detector.last_block
             if block is not None:
                 drift.append((field, "semantic", block.statistic, block.threshold))
+        for field, strays in list(self.contamination.items()):
+            if strays.armed:
+                drift.append((field, "contamination", strays.statistic, strays.bound))
+        for field, language in list(self.language.items()):
+            if language.last_statistic is not None:
+                drift.append((field, "language", *language.last_statistic))
         for field, (statistic, threshold) in self.schema.drain_statistics().items():
             drift.append((field, "schema", statistic, threshold))
         return EngineStats(self.stream, scores, counts, drift)
@@ -322,4 +375,13 @@ class DriftEngine:
             signal = detector.active_signal()
             if signal is not None:
                 signals.append(signal)
+        others: tuple[Mapping[str, ContaminationDetector | LanguageDriftDetector], ...] = (
+            self.contamination,
+            self.language,
+        )
+        for detectors in others:
+            for _, other in sorted(list(detectors.items()), key=lambda item: item[0]):
+                signal = other.active_signal()
+                if signal is not None:
+                    signals.append(signal)
         return signals

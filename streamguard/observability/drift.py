@@ -56,7 +56,9 @@ class DriftMetrics:
         self.statistic = Gauge(
             "streamguard_drift_statistic",
             "Drift statistic per field (semantic: out-of-support share of the latest "
-            "block; schema: the largest change in presence or type share of the blocks "
+            "block; contamination: the CUSUM of the stray-value rate, threshold its bound; "
+            "language: the rise of the latest block's leading language; schema: the "
+            "largest change in presence or type share of the blocks "
             "compared since the last export, largest meaning furthest past its threshold; "
             'fields outside the schema share field="_other" and its largest value).',
             ["stream", "field", "detector"],

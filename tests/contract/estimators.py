@@ -19,7 +19,9 @@ from streamguard.anomaly.centroid import CentroidNovelty
 from streamguard.anomaly.level import LevelShift
 from streamguard.anomaly.models import KeyedPrice, NumericAnomaly, RunningStats, TextSurprise
 from streamguard.anomaly.record import RecordScorer
+from streamguard.drift.contamination import ContaminationDetector
 from streamguard.drift.engine import DriftEngine
+from streamguard.drift.language import LanguageDriftDetector
 from streamguard.drift.schema_drift import SchemaDriftDetector
 from streamguard.drift.semantic_drift import SemanticDriftDetector
 from streamguard.embed.hashing import HashingEmbedder
@@ -263,6 +265,25 @@ def learn_anomaly_score(dimension: AnomalyRate, record: Record, i: int) -> Any:
 CASES: list[Case] = [
     Case("SchemaDriftDetector", "product", schema_detector, feed_schema),
     Case("SemanticDriftDetector", "product", semantic_detector, feed_semantic),
+    Case(
+        "ContaminationDetector",
+        "product",
+        lambda: ContaminationDetector(
+            "product", "category", warmup=100, recur_window=20, clock=clock
+        ),
+        feed_semantic,
+    ),
+    Case(
+        "LanguageDriftDetector",
+        "product",
+        lambda: LanguageDriftDetector(
+            "product", "description", block_size=20, warmup=40, min_letters=5, clock=clock
+        ),
+        lambda d, r, i: (
+            (t := text(r.get("description")))
+            and ((f := d.update(t, pos(i))) and f.as_dict(), d.last_statistic)
+        ),
+    ),
     Case("NumericAnomaly", "product", lambda: NumericAnomaly(min_count=10), feed_numeric),
     Case("TextSurprise", "product", lambda: TextSurprise(min_count=10), feed_surprise),
     Case("KeyedPrice", "behavior", KeyedPrice, feed_keyed_price),

@@ -189,6 +189,48 @@ def portuguese_feed(record: Record, i: int) -> Record | None:
     return record
 
 
+def titles_into_category_share(share: float, seed: int = 1) -> Callable[[Record, int], Record]:
+    """A mapping bug in one of several upstream services: ``share`` of the records carry
+    their title in ``category`` (the rest are untouched)."""
+    rng = random.Random(seed)
+
+    def change(record: Record, i: int) -> Record:
+        if "title" in record and rng.random() < share:
+            record["category"] = record["title"]
+        return record
+
+    return change
+
+
+def portuguese_descriptions(record: Record, i: int) -> Record | None:
+    """A locale bug: descriptions arrive in Portuguese (titles, categories unchanged)."""
+    if "description" in record:
+        record["description"] = to_portuguese(record["description"])
+    return record
+
+
+BOILERPLATE = (
+    "Lorem ipsum dolor sit amet, consectetur adipiscing elit.",
+    "N/A - description pending vendor upload",
+    "TBD TBD TBD",
+)
+
+
+def rising_boilerplate(
+    start: int, end: int, top: float = 0.5, seed: int = 2
+) -> Callable[[Record, int], Record]:
+    """The share of boilerplate descriptions rises linearly from 0 at ``start`` to
+    ``top`` at ``end``."""
+    rng = random.Random(seed)
+
+    def change(record: Record, i: int) -> Record:
+        if "description" in record and rng.random() < top * (i - start) / (end - start):
+            record["description"] = BOILERPLATE[rng.randrange(len(BOILERPLATE))]
+        return record
+
+    return change
+
+
 def lines(records: Iterable[Record]) -> list[bytes]:
     """JSON lines (no newline) for ``check``."""
     return [orjson.dumps(r) for r in records]
