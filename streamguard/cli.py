@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "streamguard.commands.recommender",
         "the recommender as one service for all workers (reads every partition)",
     ),
+    "inventory": (
+        "streamguard.commands.inventory",
+        "the data-asset inventory of a JSON-lines file: fields, types, tags, PII",
+    ),
     "eval-recommender": (
         "streamguard.commands.eval_recommender",
         "prequential HR@K / NDCG@K of the recommender on a behaviour JSON-lines file",

@@ -27,6 +27,7 @@ from streamguard.drift.semantic_drift import SemanticDriftDetector
 from streamguard.embed.hashing import HashingEmbedder
 from streamguard.events.models import PRODUCT_OPS, ProductEvent
 from streamguard.events.records import SourcePosition
+from streamguard.inventory import StreamProfile
 from streamguard.pipeline import RecordPipeline
 from streamguard.quality.completeness import Completeness
 from streamguard.quality.detector import DropDetector
@@ -261,6 +262,11 @@ def learn_anomaly_score(dimension: AnomalyRate, record: Record, i: int) -> Any:
     return dimension.learn_one(price / 1000.0 if number(price) is not None else price)
 
 
+def learn_inventory(profile: StreamProfile, record: Record, i: int) -> Any:
+    profile.learn_one(record)
+    return profile.snapshot() if i % 50 == 49 else None
+
+
 #: Every detector and scorer of the package: a new one joins with one line.
 CASES: list[Case] = [
     Case("SchemaDriftDetector", "product", schema_detector, feed_schema),
@@ -303,6 +309,7 @@ CASES: list[Case] = [
     Case("Timeliness", "behavior", lambda: Timeliness(late_after_s=60), windowed(learn_lag)),
     Case("Consistency", "behavior", lambda: Consistency(CATALOGUE), windowed(learn_record)),
     Case("AnomalyRate", "product", lambda: AnomalyRate(0.5, 0.3), windowed(learn_anomaly_score)),
+    Case("StreamProfile", "product", lambda: StreamProfile("product"), learn_inventory),
 ]
 
 
