@@ -7,9 +7,9 @@ under way at start-up would become the new baseline. :class:`DetectorSnapshots` 
 per stream, one file for the drift engine and one for the quality scorer, under
 ``<data_dir>/detectors/`` (the format: :mod:`streamguard.runtime.state_store`):
 
-* ``drift-<stream>.state``: the engine's schema drift detector, its semantic drift
-  detector per text field and its record anomaly scorer (numeric, keyed-price and text
-  models, embedding centroids). Not the embedder, the embedding cache, the batcher
+* ``drift-<stream>.state``: the engine's schema drift detector, its semantic drift,
+  contamination and language detectors per text field and its record anomaly scorer
+  (numeric, keyed-price and text models, embedding centroids). Not the embedder, the embedding cache, the batcher
   thread, queued texts, undrained findings or statistics: those belong to the process.
 * ``quality-<stream>.state``: the quality scorer (dimensions, drop detectors, examples,
   the open window, undrained findings); the product catalogue and the clock are the
@@ -83,7 +83,9 @@ log = logging.getLogger(__name__)
 #: The ``detector`` of a state file: the drift engine's detectors, or the quality scorer.
 DETECTORS: Final = ("drift", "quality")
 #: The drift engine attributes that hold learnt state.
-_ENGINE_PARTS: Final = ("schema", "scorer", "semantic")
+_ENGINE_PARTS: Final = ("schema", "scorer", "semantic", "contamination", "language")
+#: The engine's detectors per text field (dicts field -> detector).
+_FIELD_DETECTORS: Final = ("semantic", "contamination", "language")
 _SCHEMA_CONFIG: Final = (
     "declared",
     "group_field",
@@ -354,14 +356,17 @@ class DetectorSnapshots:
             isinstance(state, dict)
             and set(state) == set(_ENGINE_PARTS)
             and all(type(state[p]) is type(getattr(engine, p)) for p in ("schema", "scorer"))
-            and isinstance(state["semantic"], dict)
+            and all(isinstance(state[p], dict) for p in _FIELD_DETECTORS)
         ):
             raise StateMismatch("unreadable", "not a drift engine's state")
         with self._locks[stream]:
             engine.schema = state["schema"]
             engine.scorer = state["scorer"]
-            engine.semantic.clear()
-            engine.semantic.update(state["semantic"])
+            # Per-field detectors are made on a field's first texts; restore in place.
+            for part in _FIELD_DETECTORS:
+                detectors = getattr(engine, part)
+                detectors.clear()
+                detectors.update(state[part])
 
 
 def _clock_of(detector: object) -> object | None:
