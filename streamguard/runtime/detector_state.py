@@ -9,8 +9,9 @@ per stream, one file for the drift engine and one for the quality scorer, under
 
 * ``drift-<stream>.state``: the engine's schema drift detector, its semantic drift,
   contamination and language detectors per text field and its record anomaly scorer
-  (numeric, keyed-price and text models, embedding centroids). Not the embedder, the embedding cache, the batcher
-  thread, queued texts, undrained findings or statistics: those belong to the process.
+  (numeric, keyed-price and text models, embedding centroids). Not the embedder, the
+  embedding cache, the batcher thread, queued texts, undrained findings or statistics:
+  those belong to the process.
 * ``quality-<stream>.state``: the quality scorer (dimensions, drop detectors, examples,
   the open window, undrained findings); the product catalogue and the clock are the
   running worker's.
