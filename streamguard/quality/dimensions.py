@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from streamguard.quality.completeness import Completeness, applicable_fields
 from streamguard.quality.window import DEFAULT_FADING_FACTOR, WindowedRate
+from streamguard.validate.integrity import price_agrees
 
 __all__ = [
     "DEFAULT_FADING_FACTOR",
@@ -201,15 +202,10 @@ class Consistency(_OneRate):
             self._rate.add(0.0)
             return 0.0
         self._hits.add(1.0)
-        price, listed = record.get("price"), product.get("price")
+        # The same rule as the pipeline's _dq.flags (validate/integrity.py).
+        agrees = price_agrees(record, product, self.price_tolerance)
         score = 1.0
-        if (
-            isinstance(price, _NUMBER)
-            and isinstance(listed, _NUMBER)
-            and listed > 0
-            and record.get("currency") == product.get("currency")
-        ):
-            agrees = abs(price - listed) <= self.price_tolerance * listed
+        if agrees is not None:
             self._prices.add(1.0 if agrees else 0.0)
             score = 1.0 if agrees else 0.5
         self._rate.add(score)

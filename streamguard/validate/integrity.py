@@ -28,7 +28,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Literal, Protocol
 
-__all__ = ["FLAGS", "LOOKUP_RESULTS", "CatalogueLookup", "LookupResult", "check_catalogue"]
+__all__ = [
+    "FLAGS",
+    "LOOKUP_RESULTS",
+    "CatalogueLookup",
+    "LookupResult",
+    "check_catalogue",
+    "price_agrees",
+]
 
 LookupResult = Literal["hit", "unknown_product", "price_mismatch"]
 LOOKUP_RESULTS: Final = ("hit", "unknown_product", "price_mismatch")
@@ -55,13 +62,25 @@ def check_catalogue(
     product = catalogue.get(product_id)
     if product is None:
         return "unknown_product"
+    return "price_mismatch" if price_agrees(record, product, tolerance) is False else "hit"
+
+
+def price_agrees(
+    record: Mapping[str, Any], product: Mapping[str, Any], tolerance: float = 0.5
+) -> bool | None:
+    """Whether an event's price is within ``tolerance`` (relative) of the catalogue's;
+    None when the two cannot be compared (a price missing, another currency).
+
+    >>> price_agrees({"price": 11.0, "currency": "EUR"}, {"price": 10.0, "currency": "EUR"})
+    True
+    >>> price_agrees({"price": 11.0, "currency": "USD"}, {"price": 10.0, "currency": "EUR"})
+    """
     price, listed = record.get("price"), product.get("price")
     if (
         isinstance(price, int | float)
         and isinstance(listed, int | float)
         and listed > 0
         and record.get("currency") == product.get("currency")
-        and abs(price - listed) > tolerance * listed
     ):
-        return "price_mismatch"
-    return "hit"
+        return abs(price - listed) <= tolerance * listed
+    return None
