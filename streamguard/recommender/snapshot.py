@@ -30,8 +30,6 @@ streamguard.recommender.snapshot.SnapshotError: not a recommender snapshot
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from streamguard.recommender.model import ALGORITHM, CooccurrenceRecommender
 from streamguard.recommender.params import RecommenderConfig
 from streamguard.recommender.popularity import PopularityRanking
 from streamguard.recommender.user import UserState
+from streamguard.runtime import files
 
 __all__ = [
     "FORMAT",
@@ -219,18 +218,7 @@ def write_atomic(data: bytes, path: Path) -> int:
     For an event loop: take ``snapshot(model)`` on the loop (the model must not change
     while it is dumped), then run this in an executor (it fsyncs).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return len(data)
+    return files.write_atomic(path, [data])
 
 
 def read_snapshot(path: Path) -> CooccurrenceRecommender | None:

@@ -50,16 +50,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import pickle
 import struct
 import sys
-import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
+
+from streamguard.runtime.files import write_atomic
 
 __all__ = [
     "ALLOWED_MODULES",
@@ -314,28 +314,3 @@ def load(
     if failure is not None:
         raise StateMismatch("unreadable", f"{type(failure).__name__}: {failure}")
     return state, header
-
-
-def write_atomic(path: Path, chunks: Sequence[bytes]) -> int:
-    """Replace ``path`` with ``chunks`` atomically (temp file, fsync, rename, fsync of
-    the directory), readable by its owner only; returns the size. Blocking: run it off
-    the event loop."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as fh:  # mkstemp makes it 0600
-            for chunk in chunks:
-                size += fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:  # the rename itself survives a power cut
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    return size
