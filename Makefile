@@ -16,6 +16,8 @@ DURATION ?= 60
 $(STAMP): pyproject.toml Makefile
 	@# Prometheus, promtool and Alertmanager are real servers in the tests (Debian packages).
 	command -v promtool >/dev/null || ./scripts/install-prometheus.sh
+	@# Headless chromium loads the console and the HTML report in the browser tests.
+	command -v chromium >/dev/null || ./scripts/install-chromium.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
