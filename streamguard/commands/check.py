@@ -29,6 +29,7 @@ from streamguard.pipeline import RecordPipeline, StreamName
 from streamguard.quality import QualitySnapshot
 from streamguard.quality.gate import Condition, parse_condition
 from streamguard.quality.tally import RunTally
+from streamguard.report import DriftSeries
 from streamguard.validate.dedupe import DedupeIndex
 from streamguard.wiring import build_anomaly_stamp, build_scorers, pipeline_observers
 
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["CheckResult", "add_arguments", "check_file", "format_summary", "run"]
 
 PROGRESS_EVERY_S = 5.0
+#: Records between two samples of the drift statistics for ``--html``'s plots.
+SERIES_EVERY = 100
 
 
 class InMemoryCatalogue:
@@ -169,11 +172,13 @@ def check_file(
     progress: IO[str] | None = None,
     drift: bool = True,
     embedder: Embedder | None = None,
+    series: DriftSeries | None = None,
 ) -> CheckResult:
     """Run the pipeline over ``path``, writing clean/quarantine/report files to ``out_dir``.
 
     With ``drift`` the drift and anomaly engine runs too (``embedder``: an already loaded
-    model instead of ``settings.model``) and ``findings.jsonl`` is written.
+    model instead of ``settings.model``) and ``findings.jsonl`` is written. ``series``
+    collects the drift statistics every :data:`SERIES_EVERY` records (for ``--html``).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     engine = None
@@ -205,6 +210,8 @@ def check_file(
             outcome = pipeline.process(line, SourcePosition(topic, 0, offset))
             (clean if outcome.is_clean else quarantine).write(outcome.value + b"\n")
             tally.add(outcome)
+            if series is not None and engine is not None and offset % SERIES_EVERY == 0:
+                series.add(offset, engine.drain_stats().drift)
             if progress is not None and offset % 10_000 == 0:
                 now = time.monotonic()
                 if now - last_progress >= PROGRESS_EVERY_S:
@@ -218,6 +225,8 @@ def check_file(
     findings = None
     if engine is not None:
         engine.close()
+        if series is not None:
+            series.add(tally.total, engine.drain_stats().drift)
         findings = engine.drain_findings()
         with (out_dir / "findings.jsonl").open("wb") as fh:
             fh.writelines(f.to_json() + b"\n" for f in findings)
@@ -320,6 +329,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "quality<0.9, finding, finding=schema_drift, reason=duplicate"
         ),
     )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write a self-contained HTML report (opens offline) to FILE",
+    )
 
 
 def _condition(text: str) -> Condition:
@@ -344,6 +359,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     catalogue = None
+    html: Path | None = getattr(args, "html", None)
+    series = DriftSeries() if html is not None else None
     try:
         if args.catalogue is not None:
             catalogue = load_catalogue(args.catalogue, settings.max_record_bytes)
@@ -356,11 +373,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             catalogue=catalogue,
             progress=sys.stderr,
             drift=drift,
+            series=series,
         )
+        if html is not None:
+            from streamguard.commands.check_html import write_html
+
+            write_html(html, result, path, args.stream, series)
     except OSError as exc:
         print(f"streamguard check: {exc}", file=sys.stderr)
         return 2
     print(format_summary(result, str(path)))
+    if html is not None:
+        print(f"  HTML report: {html}")
     report = result.report()
     failures = [(c.text, why) for c in conditions if (why := c.failed(report)) is not None]
     for text, why in failures:
