@@ -127,7 +127,8 @@ def _findings(findings: Sequence[Mapping[str, Any]], curves: Mapping[str, list[P
     )
     if anomalies:
         table += f"<p>{anomalies:,} records scored above the anomaly threshold.</p>"
-    charts, quiet = [], []
+    charts: list[str] = []
+    quiet: list[str] = []
     for name, points in curves.items():
         if not points:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 from pathlib import Path
@@ -11,7 +12,10 @@ import pytest
 
 from streamguard import cli
 from streamguard.sources.synthetic import Catalogue, EventClock, ProductSimulator
-from tests.browser import ARTEFACTS, render
+from streamguard.testing.browser import Browser
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+ARTEFACTS = Path(os.environ.get("STREAMGUARD_TEST_ARTEFACTS", REPO_ROOT / "test-artefacts"))
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +69,16 @@ def test_the_report_opens_in_a_browser_with_its_plots(
     assert "https://" not in page and "<script" not in page
     assert "owner.name@example.com" not in page
 
-    dom = render(html.as_uri(), ARTEFACTS / "check-report.png")
+    async def open_in_browser() -> tuple[str, list[str]]:
+        async with Browser.launch(tmp_path / "chromium") as browser:
+            page = await browser.new_page()
+            await page.load(html.as_uri())
+            await page.screenshot(ARTEFACTS / "check-report.png")
+            dom = await page.evaluate("document.documentElement.outerHTML")
+            return str(dom), list(page.errors)
+
+    dom, errors = asyncio.run(open_in_browser())
+    assert errors == []
     assert "semantic_drift" in dom and "decode_error" in dom
     # The title detector's statistic and threshold are plotted, with a marker where it fired.
     title_chart = dom[dom.index("<title>title · semantic</title>") :].split("</svg>", 1)[0]
