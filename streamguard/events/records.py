@@ -38,6 +38,7 @@ REASON_CODES: Final = (
     "unknown_enum",
     "duplicate",
     "too_large",
+    "pii_detected",
 )
 #: Names of the repair rules a correction can cite.
 CORRECTION_RULES: Final = (
@@ -50,6 +51,7 @@ CORRECTION_RULES: Final = (
     "ts_assume_utc",
     "ts_normalize",
     "price_from_catalogue",
+    "pii_mask",
 )
 #: How much of an oversized record's bytes the quarantine record keeps.
 TRUNCATED_RAW_BYTES: Final = 4096

@@ -21,6 +21,7 @@ from collections import Counter
 from typing import Any
 
 import datasketches as ds
+import numpy as np
 
 from streamguard.inventory.pii import find_pii, mask
 from streamguard.inventory.tags import FieldSummary
@@ -59,6 +60,18 @@ def json_type(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "array"
     return "null"
+
+
+#: The JSON type of each Python type a JSON decoder produces (others: one by one).
+_KINDS: dict[type, str] = {
+    str: "string",
+    int: "integer",
+    float: "float",
+    bool: "boolean",
+    type(None): "null",
+    dict: "object",
+    list: "array",
+}
 
 
 def _key(value: Any, kind: str) -> str | None:
@@ -107,9 +120,13 @@ class FieldProfile:
         if record != self._last_record:
             self._last_record = record
             self.present += 1
-        self._values += 1
+        self._learn_value(value)
+
+    def _learn_value(self, value: Any, counted: bool = False) -> None:
         kind = json_type(value)
-        self._types[kind] += 1
+        if not counted:
+            self._values += 1
+            self._types[kind] += 1
         key = _key(value, kind)
         if key is None:
             return
@@ -123,10 +140,111 @@ class FieldProfile:
             self._words += key.count(" ") + 1 if key else 0
             if len(self._samples) < MAX_SAMPLES and key[:MAX_SAMPLE_CHARS] not in self._samples:
                 self._samples.append(key[:MAX_SAMPLE_CHARS])
-        elif kind in ("integer", "float") and value == value:  # NaN is not a number
+        elif kind == "integer":
+            self._add_int(value)
+        elif kind == "float" and value == value:  # NaN is not a number
             self._add_number(float(value))
         self._hll.update(key)
         self._add_value(key[:MAX_VALUE_CHARS], 1)
+
+    def learn_many(self, values: list[Any], present: int) -> None:
+        """Many values of this path, in order, from ``present`` records (one batch).
+
+        The same state as :meth:`learn_one` over ``values``, computed per distinct value
+        of each JSON type (one PII scan and one count per distinct string); the HLL sees
+        the values' keys in their order. Past the exact limits the KLL and frequent-items
+        sketches may receive a batch in another order, or as weights: the same estimates
+        within their error bounds.
+        """
+        self.present += present
+        groups: dict[type, list[Any]] = {}
+        for value in values:
+            group = groups.get(type(value))
+            if group is None:
+                groups[type(value)] = [value]
+            else:
+                group.append(value)
+        floats = groups.get(float)
+        if any(t not in _KINDS for t in groups) or (
+            floats is not None and any(x == 0.0 or x != x for x in floats)
+        ):
+            for value in values:  # other types, -0.0 and NaN: one by one, as learn_one
+                self._learn_value(value)
+            return
+        self._values += len(values)
+        keys: dict[type, dict[Any, str]] = {}
+        for kind_type, group in groups.items():
+            kind = _KINDS[kind_type]
+            self._types[kind] += len(group)
+            if kind in ("object", "array"):
+                continue
+            counts = Counter(group)
+            if kind == "string":
+                keys[str] = self._learn_strings(counts)
+                continue
+            if kind in ("integer", "float"):
+                self._add_numbers(group)
+                table = {number: repr(number) for number in counts}
+            else:
+                table = {
+                    flag: "null" if flag is None else _key(flag, kind) or "" for flag in counts
+                }
+            keys[kind_type] = table
+            for value, n in counts.items():
+                self._add_value(table[value][:MAX_VALUE_CHARS], n)
+        update = self._hll.update
+        if len(groups) == 1:
+            for key in dict.fromkeys(next(iter(keys.values()), {}).values()):
+                update(key)
+            return
+        seen: set[str] = set()
+        for value in values:
+            keyed = keys.get(type(value))
+            if keyed is not None:
+                key = keyed[value]
+                if key not in seen:
+                    seen.add(key)
+                    update(key)
+
+    def _learn_strings(self, counts: Counter[str]) -> dict[str, str]:
+        """Scan and count each distinct string; return each one's (masked) key."""
+        keys: dict[str, str] = {}
+        for text, n in counts.items():
+            key = text
+            matches = find_pii(text)
+            if matches:
+                for pii_kind in {m[0] for m in matches}:
+                    self._pii[pii_kind] += n
+                key = mask(text, matches)
+            keys[text] = key
+            self._strings += n
+            self._words += n * (key.count(" ") + 1) if key else 0
+            if len(self._samples) < MAX_SAMPLES and key[:MAX_SAMPLE_CHARS] not in self._samples:
+                self._samples.append(key[:MAX_SAMPLE_CHARS])
+            self._add_value(key[:MAX_VALUE_CHARS], n)
+        return keys
+
+    def _add_numbers(self, numbers: list[Any]) -> None:
+        try:
+            batch = array("d", numbers)
+        except OverflowError:  # an integer past the float range: one by one
+            for number in numbers:
+                self._add_int(number)
+            return
+        if self._numbers is None:
+            self._kll.update(np.frombuffer(batch, dtype=np.float64))
+            return
+        self._numbers.extend(batch)
+        if len(self._numbers) > EXACT_NUMBERS:
+            self._kll.update(np.frombuffer(self._numbers, dtype=np.float64))
+            self._numbers = None
+
+    def _add_int(self, number: int) -> None:
+        try:
+            as_float = float(number)
+        except OverflowError:
+            return  # past the float range: counted and typed, not in the quantiles
+        self._add_number(as_float)
 
     def _add_number(self, number: float) -> None:
         if self._numbers is None:

@@ -7,7 +7,7 @@ much as misses, so each detector checks more than a pattern:
 - ``email``: ``local@domain.tld``.
 - ``phone``: Google's libphonenumber rules (the ``phonenumbers`` package), valid numbers
   only; a bare run of digits (a product id, an epoch timestamp) is never a phone unless it
-  starts with ``+``.
+  starts with ``+``, and neither is a whole value that is an ISO 8601 date or timestamp.
 - ``payment_card``: 13-19 digits (spaces or dashes allowed) with a card-network first digit
   (3-6) that pass the Luhn check.
 - ``ip_address``: dotted-quad IPv4 with octets 0-255, or an IPv6 address.
@@ -34,6 +34,7 @@ import ipaddress
 import re
 
 import phonenumbers
+from phonenumbers import phonenumbermatcher
 
 __all__ = ["PII_KINDS", "find_pii", "luhn_ok", "mask"]
 
@@ -48,8 +49,38 @@ _CARD = re.compile(r"(?<![\w-])[3-6]\d{3}(?:[ -]?\d){9,15}(?![\w-])")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-_DIGITS7 = re.compile(r"(?:\d\D{0,2}){7}")
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
+# Whole values no detector matches, recognised in one step (the commonest ids and times):
+# a UUID (no "@", "." or ":", no capitals, and any card-like run is glued to a dash) and
+# an ISO 8601 timestamp (digit runs too short for a card, no IP shape, not a phone).
+_PLAIN = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|" + _TIMESTAMP.pattern
+)
+# 7 digits, at most 2 other characters between two of them (possessive: \d and \D are
+# disjoint, so the same matches without backtracking).
+_DIGITS7 = re.compile(r"\d(?:\D{0,2}+\d){6}")
 _PHONE_REGIONS = ("US", "GB", "DE", "BR", "IN")
+# libphonenumber's own candidate pattern (PhoneNumberMatcher searches text with it; every
+# match it reports lies inside one of its candidates). None if a release renames it.
+_PHONE_CANDIDATE: re.Pattern[str] | None = getattr(phonenumbermatcher, "_PATTERN", None)
+
+
+def _phone_possible(text: str) -> bool:
+    """Whether a phone match could survive :func:`_phones`' filters (a cheap pre-check).
+
+    A kept phone is not glued to a letter, digit, ``-`` or ``_``. In a text made only of
+    those characters (an id, a UUID, a SKU) the only unglued span is the whole text, so a
+    phone is possible only where libphonenumber's candidate pattern, matched at the start,
+    covers the whole text. Exact, and it spares the matcher (5 regions) most ids.
+    """
+    if _TIMESTAMP.fullmatch(text):
+        return False  # an ISO 8601 date or timestamp is not a phone
+    if _PHONE_CANDIDATE is None or not text.replace("-", "").replace("_", "").isalnum():
+        return True
+    match = _PHONE_CANDIDATE.match(text)
+    return match is not None and match.end() == len(text)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -108,40 +139,46 @@ def _phones(text: str, taken: list[tuple[int, int]]) -> list[tuple[str, int, int
     return found
 
 
+def _add(found: list[tuple[str, int, int]], kind: str, start: int, end: int) -> None:
+    """Add a match unless it overlaps one already found."""
+    if not any(s < end and start < e for _, s, e in found):
+        found.append((kind, start, end))
+
+
 def find_pii(text: str) -> list[tuple[str, int, int]]:
     """Every personal-data match in ``text``: ``(kind, start, end)``, in text order."""
     text = text[:MAX_TEXT]
+    if _PLAIN.fullmatch(text):
+        return []  # a UUID or an ISO 8601 timestamp: no detector can match it
+    has_digits = _DIGITS7.search(text) is not None
+    if not has_digits and "@" not in text and "." not in text and ":" not in text:
+        return []  # nothing any detector could match (the common case: ids, words)
     found: list[tuple[str, int, int]] = []
-    taken: list[tuple[int, int]] = []
-
-    def add(kind: str, start: int, end: int) -> None:
-        if not any(s < end and start < e for s, e in taken):
-            taken.append((start, end))
-            found.append((kind, start, end))
-
     if "@" in text:
         for m in _EMAIL.finditer(text):
-            add("email", m.start(), m.end())
-    has_digits = _DIGITS7.search(text) is not None
+            _add(found, "email", m.start(), m.end())
     if has_digits:
-        for m in _IBAN.finditer(text):
-            if _iban_ok(m.group()):
-                add("iban", m.start(), m.end())
+        if not text.islower():  # an IBAN needs capital letters
+            for m in _IBAN.finditer(text):
+                if _iban_ok(m.group()):
+                    _add(found, "iban", m.start(), m.end())
         for m in _CARD.finditer(text):
             digits = re.sub(r"\D", "", m.group())
             if 13 <= len(digits) <= 19 and luhn_ok(digits):
-                add("payment_card", m.start(), m.end())
+                _add(found, "payment_card", m.start(), m.end())
     if "." in text:
         for m in _IPV4.finditer(text):
             if _ip_ok(m.group()):
-                add("ip_address", m.start(), m.end())
+                _add(found, "ip_address", m.start(), m.end())
     if text.count(":") >= 2:
         for m in _IPV6.finditer(text):
             if _ip_ok(m.group()):
-                add("ip_address", m.start(), m.end())
-    if has_digits:
-        found.extend(_phones(text, taken))
-    return sorted(found, key=lambda item: item[1])
+                _add(found, "ip_address", m.start(), m.end())
+    if has_digits and _phone_possible(text):
+        found.extend(_phones(text, [(s, e) for _, s, e in found]))
+    if len(found) > 1:
+        found.sort(key=lambda item: item[1])
+    return found
 
 
 def mask(text: str, matches: list[tuple[str, int, int]] | None = None) -> str:

@@ -42,9 +42,14 @@ from typing import Any
 import datasketches as ds
 
 from streamguard.inventory.field import HLL_LG_K, FieldProfile, json_type
+from streamguard.inventory.lineage import file_lineage
 from streamguard.inventory.tags import Tagger
 
-__all__ = ["FieldProfile", "StreamProfile", "json_type"]
+__all__ = ["BATCH_RECORDS", "FieldProfile", "StreamProfile", "json_type"]
+
+#: Records whose values are buffered per path before the fields learn them as a batch
+#: (one PII scan and one sketch update per distinct value in the batch).
+BATCH_RECORDS = 256
 
 
 class StreamProfile:
@@ -76,6 +81,8 @@ class StreamProfile:
         self._fields: dict[str, FieldProfile] = {}
         self._overflow_values = 0
         self._overflow_paths = ds.hll_sketch(HLL_LG_K, ds.tgt_hll_type.HLL_8)
+        self._pending: dict[str, list[Any]] = {}  # path -> values not yet learnt
+        self._batched = 0
 
     @property
     def records(self) -> int:
@@ -93,6 +100,18 @@ class StreamProfile:
             return
         self._objects += 1
         self._walk(record, "", 0)
+        self._batched += 1
+        if self._batched >= BATCH_RECORDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the buffered values to their fields (snapshot, merge and pickling do)."""
+        pending, self._pending = self._pending, {}
+        self._batched = 0
+        fields = self._fields
+        for path, values in pending.items():
+            if values:
+                fields[path].learn_many(values, len(values))
 
     def _field(self, path: str) -> FieldProfile | None:
         found = self._fields.get(path)
@@ -105,24 +124,54 @@ class StreamProfile:
         return found
 
     def _walk(self, obj: dict[Any, Any], prefix: str, depth: int) -> None:
+        # Outside arrays a path occurs at most once per record (keys are unique), so its
+        # values are buffered and reach the field in batches (learn_many); the record's
+        # presence is the number of values.
+        pending = self._pending
         for name, value in obj.items():
-            path = f"{prefix}{name}"
-            self._value(path, value, depth)
+            path = f"{prefix}{name}" if prefix or type(name) is not str else name
+            values = pending.get(path)
+            if values is None:
+                if self._field(path) is not None:
+                    values = pending[path] = [value]
+            else:
+                values.append(value)
+            if depth < self.max_depth:
+                kind = type(value)
+                if kind is dict or kind is list or isinstance(value, dict | list):
+                    self._descend(path, value, depth)
 
-    def _value(self, path: str, value: Any, depth: int) -> None:
-        profile = self._field(path)
-        if profile is not None:
-            profile.learn_one(value, self._records)
-        if depth >= self.max_depth:
-            return
+    def _descend(self, path: str, value: Any, depth: int) -> None:
         if isinstance(value, dict):
             self._walk(value, path + ".", depth + 1)
         elif isinstance(value, list):
             for item in value[: self.max_array_items]:
                 self._value(path + "[]", item, depth + 1)
 
+    def _value(self, path: str, value: Any, depth: int) -> None:
+        """A value inside an array: a path that may occur many times in one record."""
+        profile = self._field(path)
+        if profile is not None:
+            buffered = self._pending.pop(path, None)
+            if buffered:  # the same path also outside an array: keep its values in order
+                profile.learn_many(buffered, len(buffered))
+            profile.learn_one(value, self._records)
+        if depth >= self.max_depth:
+            return
+        if isinstance(value, dict):
+            self._walk_in_array(value, path + ".", depth + 1)
+        elif isinstance(value, list):
+            for item in value[: self.max_array_items]:
+                self._value(path + "[]", item, depth + 1)
+
+    def _walk_in_array(self, obj: dict[Any, Any], prefix: str, depth: int) -> None:
+        for name, value in obj.items():
+            self._value(f"{prefix}{name}", value, depth)
+
     def merge(self, other: StreamProfile) -> None:
         """Add another profile of the same stream (another worker's partitions)."""
+        self.flush()
+        other.flush()
         self._records += other._records
         self._objects += other._objects
         self._overflow_values += other._overflow_values
@@ -149,6 +198,7 @@ class StreamProfile:
     def snapshot(self, tagger: Tagger | None = None) -> dict[str, Any]:
         """The stream's entry of ``inventory.json`` (fields sorted by path)."""
         tagger = tagger or Tagger()
+        self.flush()
         fields = [self._fields[path] for path in sorted(self._fields)]
         tags = tagger.tag([f.summary() for f in fields])
         objects = self._objects or 1
@@ -177,14 +227,19 @@ class StreamProfile:
                 "values": self._overflow_values,
                 "max_fields": self.max_fields,
             },
-            "lineage": {"inputs": [self.source or self.stream], "outputs": {}},
+            # a file's: no outputs (the worker fills its own, see inventory/live.py)
+            "lineage": file_lineage(self.source or self.stream, self.schema),
         }
 
     def __getstate__(self) -> dict[str, Any]:
+        self.flush()
         state = self.__dict__.copy()
+        del state["_pending"], state["_batched"]
         state["_overflow_paths"] = self._overflow_paths.serialize_compact()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state["_overflow_paths"] = ds.hll_sketch.deserialize(state["_overflow_paths"])
         self.__dict__.update(state)
+        self._pending = {}
+        self._batched = 0

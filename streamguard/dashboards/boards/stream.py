@@ -99,6 +99,42 @@ STREAM = Dashboard(
             ),
             unit="suffix: rec/s",
         ),
+        Row("Inventory"),
+        Panel(
+            "Fields in the inventory",
+            "How many field paths does the stream carry (a jump: new or renamed fields)?",
+            "timeseries",
+            (Q(f"max by (stream) (streamguard_inventory_fields{S})", "{{stream}}"),),
+        ),
+        Panel(
+            "Personal data by field",
+            "Which fields carry personal data, of which kind (profiled values/s)?",
+            "timeseries",
+            (
+                Q(
+                    f"sum by (field, kind) (rate(streamguard_pii_values_total{S}{RATE}))",
+                    "{{field}}: {{kind}}",
+                ),
+            ),
+            unit="suffix: values/s",
+        ),
+        Panel(
+            "Inventory publications",
+            "Is the live inventory being published (failed publications and profiler errors "
+            "should stay at zero)?",
+            "timeseries",
+            (
+                Q(
+                    f"sum by (result) (rate(streamguard_inventory_publications_total{RATE}))",
+                    "{{result}}",
+                ),
+                Q(
+                    f"sum by (step) (rate(streamguard_inventory_failures_total{RATE}))",
+                    "failed: {{step}}",
+                ),
+            ),
+            unit="suffix: /s",
+        ),
         Row("Repairs and anomalies"),
         Panel(
             "Corrections by rule",

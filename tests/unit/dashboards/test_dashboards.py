@@ -20,6 +20,7 @@ from streamguard.dashboards.render import DATASOURCE_UID, DATASOURCE_VARIABLE, r
 from streamguard.observability.alerts import AlertMetrics
 from streamguard.observability.detector_state import DetectorStateMetrics
 from streamguard.observability.drift import DriftMetrics
+from streamguard.observability.inventory import InventoryMetrics
 from streamguard.observability.metrics import WorkerMetrics
 from streamguard.observability.quality import QualityMetrics
 from streamguard.observability.recommender import RecommenderMetrics, RecommenderProcessMetrics
@@ -133,6 +134,7 @@ def declared_metrics() -> dict[str, frozenset[str]]:
         RecommenderMetrics(registry),
         RecommenderProcessMetrics(registry),
         DetectorStateMetrics(registry),
+        InventoryMetrics(registry),
     ]
     declared = {}
     for holder in holders:

@@ -59,3 +59,25 @@ def test_does_not_match(text: str) -> None:
 def test_mask_replaces_every_match() -> None:
     text = "ana@example.com / +44 20 7946 0958 / 4111 1111 1111 1111"
     assert mask(text) == "[email] / [phone] / [payment_card]"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2008-09-04T21:18:07.123646",  # microseconds once read as a phone
+        "2026-11-01 10:00:00+05:30",
+        "2026-11-01",
+        "12345678-1234-1234-1234-123456789012",  # an all-digit UUID
+        "0BB47ECC-1B0A-456B-B5D7-9EF6B9D39A7A",  # upper case: scanned in full
+        "ord-4111-1111",
+        "sku_6502530000",
+    ],
+)
+def test_timestamps_and_ids_are_not_pii(text: str) -> None:
+    assert kinds(text) == []
+
+
+def test_pii_next_to_a_timestamp_or_uuid_is_still_found() -> None:
+    assert kinds("at 2026-11-01T10:00:00Z call +44 20 7946 0958") == ["phone"]
+    assert kinds("7e2e5914-4365-4749-8fd7-99967cb53589 ana@example.com") == ["email"]
+    assert kinds("4111-1111-1111-1111") == ["payment_card"]  # a card is one token too
