@@ -138,6 +138,7 @@ def _scenario(args: argparse.Namespace) -> Scenario | None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the demo; 0 after a clean stop, 1 if the worker failed."""
+    from streamguard.console.server import ConsoleServer, start_console
     from streamguard.devtools import lifeline
     from streamguard.devtools.broker import EmbeddedBroker
     from streamguard.devtools.webhook_sink import WebhookSink
@@ -163,6 +164,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     worker: subprocess.Popen[bytes] | None = None
     sink: WebhookSink | None = None
     tail: TopicTail | None = None
+    console: ConsoleServer | None = None
     try:
         env = {
             **os.environ,
@@ -219,6 +221,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         topics = [settings.topic_findings, settings.topic_recommendations]
         tail = TopicTail(broker.bootstrap, topics, _on_record).start()
+        console = start_console(settings, broker.bootstrap)
+        print(f"console (read-only, StreamGuard's topics): {console.url}", flush=True)
 
         # Event time follows the wall clock, so timeliness reads what a live feed would.
         now_ms, gap = int(time.time() * 1000), 1000.0 / max(args.rate, 1e-3)
@@ -314,6 +318,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print("\n".join(timeline))
         return 0
     finally:
+        if console is not None:
+            console.stop()
         if tail is not None:
             tail.stop()
         if worker is not None and worker.poll() is None:

@@ -40,6 +40,10 @@ def test_demo_runs_for_its_duration_and_checks_everything_it_produced() -> None:
     assert produced > 0
     assert checked == produced
     assert "quarantine" in final and "top reasons" in final
+    # The read-only console on the demo's broker, its URL printed.
+    assert re.search(
+        r"console \(read-only, StreamGuard's topics\): http://127\.0\.0\.1:\d+", result.stdout
+    )
 
 
 def test_make_demo_shows_an_incident_open_and_resolve_a_drift_and_a_recommendation() -> None:
