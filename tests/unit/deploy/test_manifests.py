@@ -211,10 +211,27 @@ def test_cpu_image_takes_cpu_torch_and_cuda_image_the_cuda_build() -> None:
 
 @pytest.fixture(scope="module")
 def manifests() -> dict[str, dict[str, Any]]:
-    """The base kustomization's resources by kind."""
+    """The base kustomization's resources by kind, but the console's (console.yaml, its own
+    Deployment and Service: tests/unit/deploy/test_console_deploy.py)."""
+    docs = kustomization_resources()
+    by_kind = {doc["kind"]: doc for doc in docs if component(doc) != "console"}
+    assert len(by_kind) == len([doc for doc in docs if component(doc) != "console"])
+    return by_kind
+
+
+def kustomization_resources() -> list[dict[str, Any]]:
+    """Every document of every file the base kustomization lists."""
     kustomization = load(K8S / "kustomization.yaml")
-    docs = [load(K8S / name) for name in kustomization["resources"]]
-    return {doc["kind"]: doc for doc in docs}
+    return [
+        doc
+        for name in kustomization["resources"]
+        for doc in yaml.safe_load_all((K8S / name).read_text())
+    ]
+
+
+def component(doc: dict[str, Any]) -> str | None:
+    labels: dict[str, str] = doc["metadata"].get("labels", {})
+    return labels.get("app.kubernetes.io/component")
 
 
 def k8s_errors(doc: dict[str, Any]) -> str | None:
@@ -227,8 +244,12 @@ def k8s_errors(doc: dict[str, Any]) -> str | None:
 
 def test_kustomization_lists_every_manifest() -> None:
     listed = set(load(K8S / "kustomization.yaml")["resources"])
-    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
+    examples = {p.name for p in K8S.glob("*.example.yaml")}
+    assert {"secret.example.yaml", "console-secret.example.yaml"} <= examples
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"} - examples
     assert listed == on_disk
+    names = [(doc["kind"], doc["metadata"]["name"]) for doc in kustomization_resources()]
+    assert len(names) == len(set(names)), "two resources of one kind share a name"
 
 
 @pytest.mark.parametrize(
