@@ -3,7 +3,10 @@
 Run: ``.venv/bin/python bench/bench_recommender.py [--data-dir DIR] [--mf-events N]``.
 Replays MovieLens ml-latest-small ratings (``../shared/data``) as behaviour events, in
 timestamp order, and runs the prequential evaluation of ``streamguard eval-recommender``
-for the default model and a few variants (each one knob changed, to show what it buys).
+for the default model and a few variants (each one knob changed, to show what it buys),
+and for the opt-in sequence-aware model (``item-seq``). The learning cost alone
+(``learn_one`` over the whole stream, no queries: what the recommender process pays per
+event) of both models is measured in the same run, today's model as the baseline.
 River's FunkMF has no top-K query: ranking every known item per event in Python runs at
 ~1,000 events/s, so it is measured on the first ``--mf-events`` events only, next to the
 default model on the same prefix. Prints a table and writes
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +29,8 @@ from typing import Any
 from common import Figure, pin_to_one_core, print_table, write_result
 
 from streamguard.recommender import CooccurrenceRecommender, RecommenderConfig
-from streamguard.recommender.evaluate import EvaluationResult, evaluate
+from streamguard.recommender.evaluate import EvaluationResult, RankingModel, evaluate
+from streamguard.recommender.sequence import SequenceRecommender
 from streamguard.sources.replay import DataNotFoundError, movielens_ratings, resolve_data_dir
 
 TARGET_RATIO = 2.0  # HR@10 of the model over the popularity baseline
@@ -72,8 +77,18 @@ class RiverFunkMF:
         return [(item, score) for score, item in scored[:k]]
 
 
+def learn_cost_us(model: RankingModel, events: Sequence[Mapping[str, Any]]) -> float:
+    """CPU microseconds per event of ``learn_one`` over ``events`` (no queries)."""
+    tick = time.process_time()
+    for event in events:
+        model.learn_one(event)
+    return (time.process_time() - tick) / max(len(events), 1) * 1e6
+
+
 def _row(name: str, result: EvaluationResult) -> dict[str, Any]:
     base = result.baseline_hr_at_k
+    cold = result.scores.get("model", {}).get("cold_item")
+    cold_base = result.scores.get("popularity", {}).get("cold_item")
     return {
         "model": name,
         "events": result.events,
@@ -83,6 +98,8 @@ def _row(name: str, result: EvaluationResult) -> dict[str, Any]:
         "baseline_hr_at_10": round(base, 4),
         "baseline_ndcg_at_10": round(result.baseline_ndcg_at_k, 4),
         "hr_ratio_to_baseline": round(result.hr_at_k / base, 2) if base else None,
+        "cold_hr_at_10": round(cold.hr_at_k, 4) if cold else None,
+        "cold_baseline_hr_at_10": round(cold_base.hr_at_k, 4) if cold_base else None,
         "events_per_s": round(result.events_per_s),
     }
 
@@ -112,6 +129,15 @@ def main(argv: list[str] | None = None) -> int:
         ]
         results[name] = max(runs, key=lambda run: run.events_per_s)  # least disturbed
         rows.append(_row(f"item-cooc {name}", results[name]))
+    sequence = [evaluate(events, k=10, model=SequenceRecommender()) for _ in range(args.repeats)]
+    results["item-seq"] = max(sequence, key=lambda run: run.events_per_s)
+    rows.append(_row("item-seq default (opt-in)", results["item-seq"]))
+    # Learning alone, alternating the two models so both see the same machine load.
+    learn_us: dict[str, list[float]] = {"item-cooc": [], "item-seq": []}
+    for _ in range(max(args.repeats, 1)):
+        learn_us["item-cooc"].append(learn_cost_us(CooccurrenceRecommender(), events))
+        learn_us["item-seq"].append(learn_cost_us(SequenceRecommender(), events))
+    learn_best = {name: min(runs) for name, runs in learn_us.items()}
     prefix = events[: args.mf_events]
     rows.append(_row(f"item-cooc default, first {len(prefix)}", evaluate(prefix, k=10)))
     mf = evaluate(prefix, k=10, model=RiverFunkMF())
@@ -126,11 +152,29 @@ def main(argv: list[str] | None = None) -> int:
                 r["ndcg_at_10"],
                 r["baseline_hr_at_10"],
                 r["hr_ratio_to_baseline"],
+                r["cold_hr_at_10"],
+                r["cold_baseline_hr_at_10"],
                 r["events_per_s"],
             )
             for r in rows
         ],
-        ("model", "events", "HR@10", "NDCG@10", "pop HR@10", "ratio", "events/s"),
+        (
+            "model",
+            "events",
+            "HR@10",
+            "NDCG@10",
+            "pop HR@10",
+            "ratio",
+            "cold HR@10",
+            "cold pop",
+            "events/s",
+        ),
+    )
+    print(
+        "learning alone, CPU us/event (best of "
+        f"{max(args.repeats, 1)}): item-cooc {learn_best['item-cooc']:.1f}, "
+        f"item-seq {learn_best['item-seq']:.1f} "
+        f"({learn_best['item-seq'] / learn_best['item-cooc']:.2f}x)"
     )
     headline: list[Figure] = []
     default = results.get("default")
@@ -155,11 +199,42 @@ def main(argv: list[str] | None = None) -> int:
                 met=default.events_per_s >= TARGET_RATE,
             ),
         ]
+    seq = results.get("item-seq")
+    if seq is not None and default is not None:
+        headline += [
+            Figure(
+                "recommender",
+                "item-seq HR@10 on MovieLens, vs item-cooc (same run)",
+                seq.hr_at_k,
+                "hit rate",
+                baseline=default.hr_at_k,
+                target=">= 0.145",
+                met=seq.hr_at_k >= 0.145,
+            ),
+            Figure(
+                "recommender",
+                "item-seq learning CPU per event, vs item-cooc (same run)",
+                learn_best["item-seq"],
+                "us/event",
+                baseline=learn_best["item-cooc"],
+                target="<= item-cooc",
+                met=learn_best["item-seq"] <= learn_best["item-cooc"],
+            ),
+            Figure(
+                "recommender",
+                "item-seq events/s learned + evaluated, one core",
+                seq.events_per_s,
+                "events/s",
+                target=f">= {TARGET_RATE:,.0f}/s",
+                met=seq.events_per_s >= TARGET_RATE,
+            ),
+        ]
     details = {
         "dataset": "MovieLens ml-latest-small ratings in timestamp order (streamguard replay)",
         "pinned_cpu": core,
         "repeats_default": args.repeats,
         "rows": rows,
+        "learn_us_per_event": learn_us,
     }
     path = write_result("recommender", headline, details, argv)
     print(f"wrote {path}")

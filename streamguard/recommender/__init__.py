@@ -3,6 +3,8 @@
 * :class:`CooccurrenceRecommender` — the model: ``learn_one(event)``,
   ``recommend(user_id, k)``, ``update_product(record)`` / ``remove_product(id)``;
   :func:`snapshot` / :func:`restore` save and load it.
+* :class:`SequenceRecommender` — opt-in, sequence-aware alternative (the user's last
+  items vote at query time); evaluation only for now (``eval-recommender --model``).
 * :class:`RefreshPolicy` — which users to publish, at most once per interval each.
 * :class:`RecommenderService` — both, plus records and metrics, as the worker uses them.
 * :mod:`.evaluate` — prequential HR@K / NDCG@K (``streamguard eval-recommender``).
@@ -13,6 +15,7 @@ from streamguard.recommender.params import DEFAULT_EVENT_WEIGHTS, RecommenderCon
 from streamguard.recommender.popularity import PopularityRanking
 from streamguard.recommender.recommendation import recommendation_record
 from streamguard.recommender.refresh import RefreshPolicy
+from streamguard.recommender.sequence import SequenceConfig, SequenceRecommender
 from streamguard.recommender.service import RecommenderService
 from streamguard.recommender.snapshot import (
     SnapshotError,
@@ -22,6 +25,7 @@ from streamguard.recommender.snapshot import (
     write_atomic,
     write_snapshot,
 )
+from streamguard.recommender.trending import Trending
 
 __all__ = [
     "ALGORITHM",
@@ -31,7 +35,10 @@ __all__ = [
     "RecommenderConfig",
     "RecommenderService",
     "RefreshPolicy",
+    "SequenceConfig",
+    "SequenceRecommender",
     "SnapshotError",
+    "Trending",
     "read_snapshot",
     "recommendation_record",
     "restore",

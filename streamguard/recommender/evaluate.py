@@ -4,7 +4,15 @@ Events are read in file order. For every event with a ``product_id`` whose user 
 earlier event, the model is asked for its top-K *before* it learns the event: a hit when
 the event's product is in the list (HR@K), discounted by rank (NDCG@K, one relevant
 item: ``1 / log2(rank + 1)``). The popularity baseline (most popular so far, excluding
-what the user has seen) is scored on the same events in the same run.
+what the user has seen) and any ``compare`` models (the command passes the other of its
+two models) are scored on the same events in the same run.
+
+Besides the whole stream, every score is also reported on slices of it:
+
+* ``cold_item`` — events whose product had fewer than ``COLD_BELOW`` (5) earlier
+  interactions in the stream (the products co-occurrence knows least about);
+* ``short_history`` — events of users with fewer than ``COLD_BELOW`` earlier events
+  (where the popularity fallback matters most).
 
 Lines that are not JSON objects with a ``user_id`` are skipped and counted. The command
 (:mod:`streamguard.commands.eval_recommender`) prints :func:`format_table`, then the
@@ -27,7 +35,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 import orjson
@@ -37,6 +45,8 @@ from streamguard.recommender.model import CooccurrenceRecommender
 from streamguard.recommender.popularity import PopularityRanking
 
 __all__ = [
+    "COLD_BELOW",
+    "SLICES",
     "EvaluationResult",
     "PopularityBaseline",
     "RankingModel",
@@ -89,6 +99,24 @@ class PopularityBaseline:
         return [item for item, _ in self._ranking.top(k, self._seen.get(user_id, set()))]
 
 
+#: A product with fewer earlier interactions than this is "cold"; so is such a user.
+COLD_BELOW = 5
+#: The slices every score is also reported on (see the module's docstring).
+SLICES = ("cold_item", "short_history")
+
+
+@dataclass(frozen=True)
+class SliceScore:
+    """HR@k and NDCG@k of one model on one slice."""
+
+    hr_at_k: float
+    ndcg_at_k: float
+
+    def as_dict(self) -> dict[str, float]:
+        """``{"hr_at_k": ..., "ndcg_at_k": ...}``, rounded."""
+        return {"hr_at_k": round(self.hr_at_k, 6), "ndcg_at_k": round(self.ndcg_at_k, 6)}
+
+
 @dataclass(frozen=True)
 class EvaluationResult:
     """What a prequential run measured."""
@@ -105,6 +133,11 @@ class EvaluationResult:
     model_seconds: float  #: CPU time inside the model: learn_one + recommend + hit check
     wall_seconds: float  #: the whole run: reading, model and baseline
     model_version: str
+    #: Events in each slice (see :data:`SLICES`).
+    slice_sizes: Mapping[str, int] = field(default_factory=dict)
+    #: Scores by model ("model", "popularity", then each compared model's name) and by
+    #: slice ("all" and each of :data:`SLICES`).
+    scores: Mapping[str, Mapping[str, SliceScore]] = field(default_factory=dict)
 
     @property
     def events_per_s(self) -> float:
@@ -131,6 +164,18 @@ class EvaluationResult:
             "wall_seconds": round(self.wall_seconds, 3),
             "wall_events_per_s": round(wall_rate, 1),
             "model_version": self.model_version,
+            "baselines": {
+                name: by_slice["all"].as_dict()
+                for name, by_slice in self.scores.items()
+                if name != "model"
+            },
+            "slices": {
+                name: {
+                    "evaluated": size,
+                    **{model: by[name].as_dict() for model, by in self.scores.items()},
+                }
+                for name, size in self.slice_sizes.items()
+            },
         }
 
 
@@ -146,26 +191,49 @@ def _gain(ranked: list[str], item: str) -> float:
 #: pass (no per-event timer calls), then through the baseline.
 BLOCK = 4096
 
-# (event, user_id, product_id to score or None)
-_Step = tuple[Mapping[str, Any], str, str | None]
+# (event, user_id, product_id to score or None, the slices the event belongs to)
+_Step = tuple[Mapping[str, Any], str, str | None, tuple[str, ...]]
 
 
 _Recommend = Callable[[str, int], Sequence[tuple[str, float]]]
 
 
+class _Tally:
+    """Hits and NDCG sums of one model, overall and by slice."""
+
+    def __init__(self) -> None:
+        self.hits = dict.fromkeys(("all", *SLICES), 0)
+        self.ndcg = dict.fromkeys(("all", *SLICES), 0.0)
+        self.seconds = 0.0
+
+    def scores(self, sizes: Mapping[str, int]) -> dict[str, SliceScore]:
+        return {
+            name: SliceScore(self.hits[name] / max(n, 1), self.ndcg[name] / max(n, 1))
+            for name, n in sizes.items()
+        }
+
+
 def _replay(
-    steps: list[_Step], k: int, recommend: _Recommend, learn: Callable[[Mapping[str, Any]], object]
-) -> tuple[int, float, int]:
-    """Ask-then-learn over one block: (hits, NDCG sum, events learned)."""
-    hits = learned = 0
-    ndcg = 0.0
-    for event, user_id, target in steps:
+    steps: list[_Step],
+    k: int,
+    recommend: _Recommend,
+    learn: Callable[[Mapping[str, Any]], object],
+    tally: _Tally,
+) -> int:
+    """Ask-then-learn over one block, into ``tally``; returns the events learned."""
+    hits, ndcg = tally.hits, tally.ndcg
+    learned = 0
+    for event, user_id, target, slices in steps:
         if target is not None:
             gain = _gain([item for item, _ in recommend(user_id, k)], target)
-            hits += gain > 0.0
-            ndcg += gain
+            if gain > 0.0:
+                hits["all"] += 1
+                ndcg["all"] += gain
+                for name in slices:
+                    hits[name] += 1
+                    ndcg[name] += gain
         learned += bool(learn(event))
-    return hits, ndcg, learned
+    return learned
 
 
 def evaluate(
@@ -174,8 +242,10 @@ def evaluate(
     k: int = 10,
     model: RankingModel | None = None,
     baseline: PopularityBaseline | None = None,
+    compare: Mapping[str, RankingModel] | None = None,
 ) -> EvaluationResult:
-    """Prequential HR@k / NDCG@k of ``model`` and the popularity baseline over ``events``.
+    """Prequential HR@k / NDCG@k of ``model``, the popularity baseline and the
+    ``compare`` models (by name) over ``events``, overall and by slice.
 
     ``None`` items stand for unreadable lines: counted as skipped.
     """
@@ -184,9 +254,15 @@ def evaluate(
     if model is None:
         model = CooccurrenceRecommender()
     baseline = baseline or PopularityBaseline()
-    known_users: set[str] = set()
-    count = skipped = learned = evaluated = hits = base_hits = 0
-    ndcg = base_ndcg = model_seconds = 0.0
+    compare = dict(compare or {})
+    if {"model", "popularity"} & set(compare):
+        raise ValueError("'model' and 'popularity' name the evaluated model and baseline")
+    tallies = {"model": _Tally(), "popularity": _Tally()}
+    tallies.update((name, _Tally()) for name in compare)
+    user_events: dict[str, int] = {}
+    item_events: dict[str, int] = {}
+    sizes = dict.fromkeys(("all", *SLICES), 0)
+    count = skipped = learned = 0
     started = time.perf_counter()
     iterator = iter(events)
     while True:
@@ -199,33 +275,55 @@ def evaluate(
                 continue
             user_id = str(user_id)
             seen = interaction(event)
-            scored = seen is not None and user_id in known_users
-            steps.append((event, user_id, seen.product_id if scored and seen else None))
-            evaluated += scored
-            known_users.add(user_id)
+            earlier = user_events.get(user_id, 0)
+            target: str | None = None
+            slices: tuple[str, ...] = ()
+            if seen is not None:
+                item_count = item_events.get(seen.product_id, 0)
+                item_events[seen.product_id] = item_count + 1
+                if earlier:
+                    target = seen.product_id
+                    slices = tuple(
+                        name
+                        for name, cold in (
+                            ("cold_item", item_count < COLD_BELOW),
+                            ("short_history", earlier < COLD_BELOW),
+                        )
+                        if cold
+                    )
+                    sizes["all"] += 1
+                    for name in slices:
+                        sizes[name] += 1
+            steps.append((event, user_id, target, slices))
+            user_events[user_id] = earlier + 1
         if not steps:
             break
         # CPU time of this process: "events/s on one core" whatever else shares the machine.
         tick = time.process_time()
-        block_hits, block_ndcg, block_learned = _replay(steps, k, model.recommend, model.learn_one)
-        model_seconds += time.process_time() - tick
-        hits, ndcg, learned = hits + block_hits, ndcg + block_ndcg, learned + block_learned
-        base_block = _replay(steps, k, _ranked(baseline.recommend), baseline.learn_one)
-        base_hits, base_ndcg = base_hits + base_block[0], base_ndcg + base_block[1]
-    scored_events = max(evaluated, 1)
+        learned += _replay(steps, k, model.recommend, model.learn_one, tallies["model"])
+        tallies["model"].seconds += time.process_time() - tick
+        _replay(steps, k, _ranked(baseline.recommend), baseline.learn_one, tallies["popularity"])
+        for name, other in compare.items():
+            tick = time.process_time()
+            _replay(steps, k, other.recommend, other.learn_one, tallies[name])
+            tallies[name].seconds += time.process_time() - tick
+    scores = {name: tally.scores(sizes) for name, tally in tallies.items()}
+    ours, popular = scores["model"]["all"], scores["popularity"]["all"]
     return EvaluationResult(
         k=k,
         events=count,
         skipped=skipped,
         learned=learned,
-        evaluated=evaluated,
-        hr_at_k=hits / scored_events,
-        ndcg_at_k=ndcg / scored_events,
-        baseline_hr_at_k=base_hits / scored_events,
-        baseline_ndcg_at_k=base_ndcg / scored_events,
-        model_seconds=model_seconds,
+        evaluated=sizes["all"],
+        hr_at_k=ours.hr_at_k,
+        ndcg_at_k=ours.ndcg_at_k,
+        baseline_hr_at_k=popular.hr_at_k,
+        baseline_ndcg_at_k=popular.ndcg_at_k,
+        model_seconds=tallies["model"].seconds,
         wall_seconds=time.perf_counter() - started,
         model_version=model.version,
+        slice_sizes={name: sizes[name] for name in SLICES},
+        scores=scores,
     )
 
 
@@ -254,19 +352,37 @@ def _ratio(part: float, whole: float) -> str:
 def format_table(result: EvaluationResult, source: str) -> str:
     """The human summary printed before the JSON line."""
     k = result.k
+    sizes = {"all": result.evaluated, **result.slice_sizes}
+    header = "".join(f" {f'{name} HR@{k}':>22} {f'NDCG@{k}':>9}" for name in sizes)
     lines = [
         f"StreamGuard recommender, prequential evaluation: {source} (k={k})",
         f"  events {result.events:,}   skipped {result.skipped:,}   "
-        f"learned {result.learned:,}   evaluated {result.evaluated:,}",
+        f"learned {result.learned:,}   evaluated {result.evaluated:,}"
+        + "".join(f"   {name} {n:,}" for name, n in result.slice_sizes.items()),
         "",
-        f"  {'':<22} {f'HR@{k}':>9} {f'NDCG@{k}':>9}",
-        f"  {'model ' + result.model_version.split('@')[0]:<22}"
-        f" {result.hr_at_k:>9.4f} {result.ndcg_at_k:>9.4f}",
-        f"  {'popularity baseline':<22}"
-        f" {result.baseline_hr_at_k:>9.4f} {result.baseline_ndcg_at_k:>9.4f}",
-        f"  {'model / baseline':<22}"
-        f" {_ratio(result.hr_at_k, result.baseline_hr_at_k):>9}"
-        f" {_ratio(result.ndcg_at_k, result.baseline_ndcg_at_k):>9}",
+        f"  {'':<22}{header}",
+    ]
+    scores = result.scores or {
+        "model": {"all": SliceScore(result.hr_at_k, result.ndcg_at_k)},
+        "popularity": {"all": SliceScore(result.baseline_hr_at_k, result.baseline_ndcg_at_k)},
+    }
+    labels = {"model": "model " + result.model_version.split("@")[0]}
+    labels["popularity"] = "popularity baseline"
+    for name, by_slice in scores.items():
+        cells = "".join(
+            f" {by_slice[s].hr_at_k:>22.4f} {by_slice[s].ndcg_at_k:>9.4f}"
+            for s in sizes
+            if s in by_slice
+        )
+        lines.append(f"  {labels.get(name, name):<22}{cells}")
+    ratios = "".join(
+        f" {_ratio(scores['model'][s].hr_at_k, scores['popularity'][s].hr_at_k):>22}"
+        f" {_ratio(scores['model'][s].ndcg_at_k, scores['popularity'][s].ndcg_at_k):>9}"
+        for s in sizes
+        if s in scores["model"]
+    )
+    lines += [
+        f"  {'model / baseline':<22}{ratios}",
         "",
         f"  speed  {result.events_per_s:,.0f} events/s learned + evaluated (model CPU "
         f"{result.model_seconds:.2f}s); whole run {result.wall_seconds:.2f}s",

@@ -13,8 +13,9 @@ How it works
   older contributions fade by ``user_decay`` per interaction and by
   ``user_half_life_s`` in event time. Computing this when learning (not when asked)
   keeps :meth:`recommend` a sort of at most ``2 * max_candidates`` scores.
-* **Exclusions.** Items the user interacted with (the last ``max_history``) and
-  products the catalogue marked unavailable are never recommended.
+* **Exclusions.** Items the user interacted with (the last ``max_history``), products
+  the catalogue marked unavailable, and what a request passes in ``exclude`` (say,
+  everything the user ever bought) are never recommended.
 * **Popularity prior.** Each row is smoothed towards global popularity with
   ``popularity_prior`` pseudo-counts, ``(n_ic + a * p_c) / (n_i + a)``: an item seen
   with few others mostly votes for popular items, a well-known one for its neighbours.
@@ -37,12 +38,14 @@ Examples
 []
 >>> [item for item, _ in model.recommend("newcomer", 2)]
 ['tent']
+>>> model.recommend("newcomer", 2, exclude={"tent"})
+[]
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from streamguard.recommender._events import interaction
@@ -243,10 +246,21 @@ class CooccurrenceRecommender:
         return product_id not in self._unavailable
 
     # ------------------------------------------------------------------ answering
-    def recommend(self, user_id: str, k: int = 10) -> list[tuple[str, float]]:
-        """Top-``k`` ``(product_id, score)`` for ``user_id``, best first."""
+    def recommend(
+        self, user_id: str, k: int = 10, exclude: Collection[str] = ()
+    ) -> list[tuple[str, float]]:
+        """Top-``k`` ``(product_id, score)`` for ``user_id``, best first.
+
+        ``exclude``: items this request must not return (say, what the user bought, as
+        the caller knows it), on top of what the user interacted with and unavailable
+        products.
+        """
         if k <= 0:
             return []
+        if exclude:
+            # Ask for more, then drop the excluded: the lists stay exact whatever the size.
+            ranked = self.recommend(user_id, k + len(exclude))
+            return [pair for pair in ranked if pair[0] not in exclude][:k]
         unavailable = self._unavailable
         user = self._users.get(user_id)
         out: list[tuple[str, float]] = []
