@@ -10,6 +10,10 @@ Measures
   embedding queued, not waited for), for both streams, next to the bare pipeline;
 * overload: the pipeline fed as fast as it goes with the real model behind it — it must
   not slow down; the batcher samples instead, and the rate it settles at is reported.
+* the embedder side by side (``embedder_compare.py``): the torch path before and after
+  the pipeline, ONNX int8 / fp32, sentence-transformers, the tokenizers alone and the
+  forward pass alone, for short and long texts, on CPU and on CUDA where present
+  (``--compare-only`` runs just that).
 
 Prints tables and writes ``bench/results/engine.json`` (machine, git revision, figures).
 """
@@ -25,6 +29,7 @@ from typing import Any
 
 import orjson
 from common import Figure, print_table, time_runs, write_result
+from embedder_compare import compare
 
 from streamguard.config import Settings
 from streamguard.drift.engine import DriftEngine
@@ -119,7 +124,7 @@ def hot_path(
 
     def run(observers: Callable[[], list[Any]]) -> float:
         def once() -> int:
-            pipeline = RecordPipeline(stream, observers=observers())  # type: ignore[arg-type]
+            pipeline = RecordPipeline(stream, observers=observers())
             for offset, value in enumerate(values):
                 pipeline.process(value, SourcePosition("bench", 0, offset))
             return len(values)
@@ -166,6 +171,30 @@ def overload(model: Embedder, values: list[bytes], batch_size: int) -> dict[str,
     }
 
 
+def run_compare(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The side-by-side table on each device (CPU, and CUDA where torch sees one)."""
+    import torch
+
+    devices = args.compare_devices.split(",")
+    if devices == ["auto"]:
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    sizes = [int(s) for s in args.compare_batch_sizes.split(",")]
+    short = _distinct_texts(args.compare_texts)
+    rows: list[dict[str, Any]] = []
+    for device in devices:
+        threads = max(1, (os.cpu_count() or 2) - 1) if device == "cpu" else None
+        rows += compare(device, short, sizes, threads=threads, model_path=args.model)
+    print_table(
+        [
+            (r["device"], r["texts"], r["batch_size"], r["path"], r["texts_per_s"],
+             r["vs_before"], r["texts_per_cpu_s"], r["cpu_vs_before"])
+            for r in rows
+        ],
+        ("device", "texts", "batch", "path", "texts/s", "x before", "per CPU-s", "x before"),
+    )  # fmt: skip
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its JSON result."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -175,8 +204,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", default="16,64,256")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compare-texts", type=int, default=512, help="distinct short texts")
+    parser.add_argument("--compare-batch-sizes", default="32,256")
+    parser.add_argument("--compare-devices", default="auto", help="cpu,cuda or auto")
+    parser.add_argument("--compare-only", action="store_true", help="only the side by side")
+    parser.add_argument("--no-compare", action="store_true", help="skip the side by side")
+    parser.add_argument("--model", default=None, help="model directory (default: bundled)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.batch_sizes.split(",")]
+    side_by_side = [] if args.no_compare else run_compare(args)
+    if args.compare_only:
+        print(f"wrote {write_result('engine_compare', [], {'compare': side_by_side}, argv)}")
+        return 0
 
     # as the worker loads it: on CPU one core is left to the pipeline
     threads = None if args.device == "cuda" else max(1, (os.cpu_count() or 2) - 1)
@@ -251,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "embedding_path": path,
         "hot_path": hot,
         "overload": load,
+        "compare": side_by_side,
     }
     print(f"wrote {write_result('engine', headline, details, argv)}")
     return 0

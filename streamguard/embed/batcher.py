@@ -2,8 +2,10 @@
 
 ``submit`` appends to a bounded queue and returns at once (a few hundred nanoseconds).
 A background thread takes up to ``batch_size`` texts whenever that many are waiting or
-``max_wait_ms`` has passed, looks each up in the cache, embeds the distinct misses in one
-forward pass, caches them and hands ``(items, vectors)`` to ``on_batch`` (in that thread).
+``max_wait_ms`` has passed (on a GPU, up to ``gpu_batch_size`` of those waiting: a
+backlog goes through in big forward passes, where the device is fast), looks each up in
+the cache, embeds the distinct misses in one forward pass, caches them and hands
+``(items, vectors)`` to ``on_batch`` (in that thread).
 
 Under overload it samples instead of stalling: when the queue stays above half full the
 acceptance rate halves (down to ``min_sampling_rate``); when it drains the rate recovers.
@@ -63,6 +65,11 @@ class MicroBatcher:
         Queue bound; beyond it texts are dropped (and counted).
     min_sampling_rate
         Floor of the acceptance rate under overload.
+    gpu_batch_size
+        When the embedder runs on a GPU (its ``device`` is not ``cpu``), most texts one
+        batch takes from the queue (at least ``batch_size``, at most ``max_queue``): the
+        thread still wakes at ``batch_size`` texts or ``max_wait_ms``, so a light load
+        keeps its latency, and batches grow with the backlog.
     cpu_share
         On CPU, the most of its time the thread may spend in batches: after a batch of
         ``t`` seconds it rests ``t * (1 - cpu_share) / cpu_share``, leaving the cores (and
@@ -81,6 +88,7 @@ class MicroBatcher:
         max_queue: int = 10_000,
         min_sampling_rate: float = 0.01,
         cpu_share: float = 1.0,
+        gpu_batch_size: int = 4096,
     ) -> None:
         if batch_size < 1 or max_queue < batch_size:
             raise ValueError("need batch_size >= 1 and max_queue >= batch_size")
@@ -96,6 +104,7 @@ class MicroBatcher:
         self.max_queue = max_queue
         self.min_sampling_rate = min_sampling_rate
         self.cpu_share = cpu_share
+        self.gpu_batch_size = gpu_batch_size
         #: Seconds the thread rested to keep within ``cpu_share``.
         self.rested_s = 0.0
         self._halt = threading.Event()
@@ -128,6 +137,13 @@ class MicroBatcher:
     def queue_depth(self) -> int:
         """Texts waiting for a batch."""
         return len(self._queue)
+
+    @property
+    def take_size(self) -> int:
+        """Most texts the next batch takes: ``batch_size``, more on a GPU (see above)."""
+        if getattr(self.embedder, "device", "cpu") == "cpu":
+            return self.batch_size
+        return max(self.batch_size, min(self.gpu_batch_size, self.max_queue))
 
     def submit(self, text: str, tag: Any = None) -> bool:
         """Queue ``text``; False when it was sampled out or the queue is full. Never blocks."""
@@ -208,7 +224,8 @@ class MicroBatcher:
                 continue
             with self._done:
                 self._busy = True
-            items = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            take = min(self.take_size, len(self._queue))
+            items = [self._queue.popleft() for _ in range(take)]
             self._process(items)
             self._adapt()
             with self._done:
@@ -230,7 +247,7 @@ class MicroBatcher:
         started = time.perf_counter()
         try:
             vectors, embedded = embed_items(
-                self.embedder, self.cache, [text for text, _ in items], self.batch_size
+                self.embedder, self.cache, [text for text, _ in items], self.take_size
             )
             self.embedded += embedded
             self.on_batch(items, vectors)

@@ -204,3 +204,36 @@ def test_cache_is_bounded_lru() -> None:
     assert cache.peek("c") is None and cache.peek("b") is not None
     with pytest.raises(ValueError):
         EmbeddingCache(0)
+
+
+class GpuEmbedder(GatedEmbedder):
+    """The gated fake, reporting a GPU."""
+
+    device = "cuda"
+
+
+@pytest.mark.parametrize(
+    ("model", "largest", "take"), [(GatedEmbedder(), 64, 64), (GpuEmbedder(), 1000, 4096)]
+)
+def test_on_a_gpu_a_backlog_goes_in_one_big_batch(
+    model: GatedEmbedder, largest: int, take: int
+) -> None:
+    model.gate.clear()  # the first batch holds the model while a backlog builds up
+    rows: list[int] = []
+    batcher = MicroBatcher(
+        model, on_batch=lambda items, v: rows.append(len(items)), batch_size=64, max_wait_ms=5
+    )
+    batcher.start()
+    try:
+        for i in range(64):
+            batcher.submit(f"first {i}")
+        assert wait_for(lambda: batcher.queue_depth == 0)  # taken: the thread waits on the gate
+        for i in range(1000):
+            batcher.submit(f"backlog {i}")
+        model.gate.set()
+        assert batcher.flush(10.0)
+    finally:
+        batcher.stop()
+    assert sum(rows) == 1064 and sum(model.calls) == 1064
+    assert max(model.calls) == largest  # on a GPU the whole backlog in one forward pass
+    assert batcher.take_size == take

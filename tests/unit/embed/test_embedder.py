@@ -15,8 +15,8 @@ from streamguard.wiring import LazyEmbedder, build_embedder
 
 @pytest.fixture(scope="session")
 def minilm() -> TransformerEmbedder:
-    """The bundled model on CPU (one copy per test session)."""
-    embedder = build_embedder(Settings(device="cpu"))
+    """The bundled model on CPU with torch (one copy per test session)."""
+    embedder = build_embedder(Settings(device="cpu", embedder_backend="torch"))
     assert isinstance(embedder, LazyEmbedder)
     embedder.embed(["warm up"])
     model = embedder._get()

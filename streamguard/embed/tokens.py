@@ -1,0 +1,108 @@
+"""Fast tokenization and length buckets, shared by the torch and ONNX Runtime backends.
+
+:func:`load_tokenizer` loads the Rust ``tokenizers`` fast tokenizer of a model
+directory (``tokenizer.json``) with truncation and no padding; :func:`encode` tokenizes a
+whole batch in one ``encode_batch`` call (Rust, all cores, no Python per token) and
+returns :class:`Buckets`: the texts sorted by token length and cut into sub-batches,
+each padded only to its own longest text. Short and long texts then never share a
+batch, so little compute goes to padding.
+
+Examples
+--------
+>>> buckets = plan_buckets([3, 9, 4, 8, 3], max_texts=2)
+>>> [rows.tolist() for rows in buckets]
+[[0, 4], [2, 3], [1]]
+>>> ids, mask = pad([[101, 7, 102], [101, 102]])
+>>> ids.tolist(), mask.tolist()
+([[101, 7, 102], [101, 102, 0]], [[1, 1, 1], [1, 1, 0]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Batch", "Buckets", "encode", "load_tokenizer", "pad", "plan_buckets"]
+
+IntArray = npt.NDArray[np.int64]
+
+
+def load_tokenizer(source: str | Path | Any, max_length: int) -> tuple[Any, int]:
+    """The Rust fast tokenizer of a model directory (its ``tokenizer.json``), or a copy
+    of ``source`` when it is already a ``tokenizers.Tokenizer``, and its padding id; it
+    truncates to ``max_length`` tokens and pads nothing (:func:`pad` pads each bucket)."""
+    from tokenizers import Tokenizer
+
+    if isinstance(source, Tokenizer):
+        tokenizer = Tokenizer.from_str(source.to_str())
+    else:
+        path = Path(source, "tokenizer.json")
+        if not path.is_file():
+            raise FileNotFoundError(f"no tokenizer.json in {source} (a fast tokenizer is needed)")
+        tokenizer = Tokenizer.from_file(str(path))
+    padding = tokenizer.padding
+    pad_id = int(padding["pad_id"]) if padding else int(tokenizer.token_to_id("[PAD]") or 0)
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length)
+    return tokenizer, pad_id
+
+
+def plan_buckets(lengths: Sequence[int], max_texts: int) -> list[npt.NDArray[np.intp]]:
+    """Row indices sorted by length (stable), cut into groups of at most ``max_texts``."""
+    if max_texts < 1:
+        raise ValueError("max_texts must be >= 1")
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    return [order[start : start + max_texts] for start in range(0, len(order), max_texts)]
+
+
+def pad(rows: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[IntArray, IntArray]:
+    """``(input_ids, attention_mask)`` int64 arrays, right-padded to the longest row."""
+    width = max((len(row) for row in rows), default=0)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One bucket: the rows of the caller's texts it holds and their padded tokens."""
+
+    rows: npt.NDArray[np.intp]
+    input_ids: IntArray
+    attention_mask: IntArray
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """A tokenized call: its :class:`Batch`\\ es and how many texts it had."""
+
+    batches: list[Batch]
+    count: int
+    tokens: int
+    padded_tokens: int
+
+    def __iter__(self) -> Iterator[Batch]:
+        return iter(self.batches)
+
+
+def encode(tokenizer: Any, texts: Sequence[str], max_texts: int, pad_id: int = 0) -> Buckets:
+    """Tokenize ``texts`` in one ``encode_batch`` call and cut them into length buckets
+    of at most ``max_texts`` texts (see the module docstring)."""
+    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=True)
+    ids = [encoding.ids for encoding in encodings]
+    lengths = [len(row) for row in ids]
+    batches = []
+    padded = 0
+    for rows in plan_buckets(lengths, max_texts):
+        input_ids, mask = pad([ids[r] for r in rows], pad_id)
+        padded += input_ids.size
+        batches.append(Batch(rows, input_ids, mask))
+    return Buckets(batches, len(ids), sum(lengths), padded)
