@@ -67,7 +67,8 @@ class RecordScorer:
     Parameters
     ----------
     stream
-        ``"behavior"`` or ``"product"``: picks the numeric features and the grouping.
+        ``"behavior"`` or ``"product"``: picks the numeric features and the grouping;
+        any other name needs ``numeric_fields``.
     text_fields
         Text fields scored (surprise for those in :data:`SURPRISE_FIELDS`, novelty for all).
     threshold
@@ -75,6 +76,10 @@ class RecordScorer:
         features worked out (it costs one more scoring per feature).
     numeric_options
         Keyword arguments for :class:`NumericAnomaly`.
+    numeric_fields, group_field
+        The numeric features and the field that, with ``currency``, groups their
+        statistics (``None``: one group), for a stream a contract declares (default: the
+        shipped stream's :data:`NUMERIC_FIELDS` and :data:`GROUP_FIELDS`).
     """
 
     def __init__(
@@ -84,17 +89,21 @@ class RecordScorer:
         text_fields: Sequence[str] = (),
         threshold: float = 0.9,
         numeric_options: Mapping[str, Any] | None = None,
+        numeric_fields: Sequence[str] | None = None,
+        group_field: str | None = None,
     ) -> None:
-        if stream not in NUMERIC_FIELDS:
-            raise ValueError(f"unknown stream {stream!r}: expected 'behavior' or 'product'")
+        if numeric_fields is None:
+            if stream not in NUMERIC_FIELDS:
+                raise ValueError(f"unknown stream {stream!r}: expected 'behavior' or 'product'")
+            numeric_fields, group_field = NUMERIC_FIELDS[stream], GROUP_FIELDS[stream]
         self.stream = stream
         self.text_fields = tuple(text_fields)
         self.threshold = threshold
         self.numeric_options = dict(numeric_options or {})
         self.numeric = NumericAnomaly(**self.numeric_options)
         self.prices = KeyedPrice()
-        self._numeric_fields = NUMERIC_FIELDS[stream]
-        self._group_field = GROUP_FIELDS[stream]
+        self._numeric_fields = tuple(numeric_fields)
+        self._group_field = group_field
         # Character surprise on short fields only: descriptions are long and varied.
         surprise = {field: TextSurprise() for field in self.text_fields if field in SURPRISE_FIELDS}
         self._text_plan = [(field, surprise.get(field)) for field in self.text_fields]
@@ -103,7 +112,7 @@ class RecordScorer:
 
     def group(self, record: Mapping[str, Any]) -> str:
         """The statistics group of a record (``<category or event type>:<currency>``)."""
-        key = record.get(self._group_field) or "_none"
+        key = (record.get(self._group_field) if self._group_field else None) or "_none"
         return f"{key}:{record.get('currency') or '_none'}"
 
     def score_and_learn(

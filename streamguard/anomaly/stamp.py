@@ -37,13 +37,28 @@ class AnomalyStamp:
         Text fields whose character surprise counts.
     threshold
         The anomaly threshold (only decides when the culprit field is worked out).
+    numeric_fields, group_field
+        For a stream a contract declares: see
+        :class:`~streamguard.anomaly.record.RecordScorer`.
     """
 
     def __init__(
-        self, stream: str, *, text_fields: Sequence[str] = (), threshold: float = 0.9
+        self,
+        stream: str,
+        *,
+        text_fields: Sequence[str] = (),
+        threshold: float = 0.9,
+        numeric_fields: Sequence[str] | None = None,
+        group_field: str | None = None,
     ) -> None:
         self.stream = stream
-        self.scorer = RecordScorer(stream, text_fields=text_fields, threshold=threshold)
+        self.scorer = RecordScorer(
+            stream,
+            text_fields=text_fields,
+            threshold=threshold,
+            numeric_fields=numeric_fields,
+            group_field=group_field,
+        )
 
     def on_decoded(self, record: dict[str, Any], source: Any) -> None:
         """Nothing: scoring needs the repaired record."""
