@@ -11,6 +11,10 @@ Each save pickles in the event loop (15–25 ms median for warmed engines of bot
 streams, measured; once a minute by default) and seals and writes in a thread
 (30–40 ms, off the loop). The last save, at
 shutdown, first lets the embedding thread finish the texts it holds.
+
+Right after restoring, the operator's drift acceptances (``STREAMGUARD_DRIFT_ACCEPT``)
+not yet applied to the restored state are applied, and the state is saved at once so a
+restart does not apply them again (:mod:`streamguard.runtime.drift_accept`).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class DetectorStateLink:
         scorers: Mapping[str, QualityScorer],
     ) -> None:
         self.engines = engines
+        self.drift_accept = list(settings.drift_accept)
         self.snapshots = DetectorSnapshots(
             state_dir(settings), settings, engines=engines, scorers=scorers
         )
@@ -53,10 +58,13 @@ class DetectorStateLink:
         self._writing: asyncio.Future[Any] | None = None
 
     def restore(self) -> list[Restored]:
-        """Restore every detector whose state file fits (before the first record)."""
+        """Restore every detector whose state file fits, then apply the drift
+        acceptances not applied yet (before the first record)."""
         results = self.snapshots.restore()
         for result in results:
             self.metrics.observe_restore(result)
+        if self.snapshots.accept(self.drift_accept):
+            self.snapshots.save()  # the acceptance and the state it changed, together
         return results
 
     async def save(self) -> None:

@@ -9,11 +9,14 @@ It routes each record to the detectors and collects what they find:
   for the model.
 * Embedded texts come back to :meth:`DriftEngine.on_vectors` (in the batcher thread, or
   inline when synchronous) and feed the per-field :class:`SemanticDriftDetector` and the
-  scorer's embedding novelty.
+  scorer's embedding novelty, and every value to the field's
+  :class:`~streamguard.drift.field_detectors.FieldDetectors` (strays, language, gradual
+  drift).
 * ``drain_findings()`` hands over what the detectors found; ``drain_stats()`` what the
   engine measured, which :func:`streamguard.observability.drift.export_engine` exports;
   ``active_signals()`` the drift conditions that hold now (the alert manager resolves an
-  incident only once they have cleared).
+  incident only once they have cleared); ``acknowledge(field)`` accepts a drift of a
+  field as its new reference (an incident resolved as accepted).
 
 No metrics and no thread of its own: :mod:`streamguard.wiring` builds the engines and the
 shared embedding thread.
@@ -42,7 +45,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,10 +53,10 @@ import numpy as np
 import numpy.typing as npt
 
 from streamguard.anomaly.record import RecordScore, RecordScorer
-from streamguard.drift.contamination import ContaminationDetector
-from streamguard.drift.language import LanguageDriftDetector
+from streamguard.drift.field_detectors import FieldDetectors
 from streamguard.drift.schema_drift import SchemaDriftDetector
 from streamguard.drift.semantic_drift import SemanticDriftDetector
+from streamguard.drift.stream_fields import StreamFields
 from streamguard.embed.scheduler import EmbeddingScheduler
 from streamguard.events.findings import Finding
 from streamguard.events.models import BEHAVIOR_EVENT_TYPES, PRODUCT_OPS, BehaviorEvent, ProductEvent
@@ -77,7 +80,7 @@ _DECLARED = {
     "behavior": tuple(BehaviorEvent.model_fields),
     "product": tuple(ProductEvent.model_fields),
 }
-#: Default options of the contamination and language detectors (on, with their defaults).
+#: Default options of the contamination, language and gradual detectors (on, defaults).
 _DEFAULTS: Mapping[str, Any] = {}
 _GROUPS = {"behavior": ("event_type", BEHAVIOR_EVENT_TYPES), "product": ("op", PRODUCT_OPS)}
 
@@ -90,7 +93,8 @@ class EngineStats:
     ``(kind, field)``; ``drift``: ``(field, detector, statistic, threshold)`` of every
     drift detector (``detector`` is ``semantic``: its latest block; ``contamination``: the
     stray-rate CUSUM and its bound; ``language``: the latest block's rise of its leading
-    language and its threshold; or ``schema``: the
+    language and its threshold; ``gradual``: the far-repeat CUSUM and its bound; or
+    ``schema``: the
     field's largest change in the blocks compared since the previous drain).
     """
 
@@ -106,7 +110,11 @@ class DriftEngine:
     Parameters
     ----------
     stream
-        ``"behavior"`` or ``"product"``.
+        ``"behavior"`` or ``"product"``, or a stream a contract declares (with ``fields``).
+    fields
+        The fields of a stream a contract declares (declared, text, numeric and group
+        fields: :func:`streamguard.contracts.drift_fields.drift_fields`); ``None``: the
+        shipped stream's.
     embedder
         The embedding model; ``None`` disables semantic drift and embedding novelty
         (anomaly scores and schema drift still run).
@@ -121,12 +129,14 @@ class DriftEngine:
     semantic_options, schema_options, anomaly_options
         Keyword arguments for each :class:`SemanticDriftDetector`, the
         :class:`SchemaDriftDetector` and the :class:`~streamguard.anomaly.models.NumericAnomaly`.
-    contamination_options, language_options
+    contamination_options, language_options, gradual_options
         Keyword arguments for each text field's
         :class:`~streamguard.drift.contamination.ContaminationDetector` (strays in a
-        low-cardinality field) and
-        :class:`~streamguard.drift.language.LanguageDriftDetector` (its language);
-        ``None`` turns that detector off. Both run in the embedding thread.
+        low-cardinality field),
+        :class:`~streamguard.drift.language.LanguageDriftDetector` (its language) and
+        :class:`~streamguard.drift.gradual.GradualDriftDetector` (far values repeating
+        more and more, against a frozen reference); ``None`` turns that detector off.
+        All run in the embedding thread.
     max_findings
         Findings kept until drained; older ones are dropped (and counted).
     clock
@@ -137,6 +147,7 @@ class DriftEngine:
         self,
         stream: str,
         *,
+        fields: StreamFields | None = None,
         embedder: Embedder | None = None,
         cache: EmbeddingCache | None = None,
         batcher: MicroBatcher | None = None,
@@ -151,27 +162,33 @@ class DriftEngine:
         anomaly_options: Mapping[str, Any] | None = None,
         contamination_options: Mapping[str, Any] | None = _DEFAULTS,
         language_options: Mapping[str, Any] | None = _DEFAULTS,
+        gradual_options: Mapping[str, Any] | None = _DEFAULTS,
         max_findings: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if stream not in TEXT_FIELDS:
+        if stream not in TEXT_FIELDS and fields is None:
             raise ValueError(f"unknown stream {stream!r}: expected 'behavior' or 'product'")
         if not 0.0 < anomaly_threshold <= 1.0:
             raise ValueError("anomaly_threshold must be in (0, 1]")
         self.stream = stream
-        self.text_fields = text_fields if text_fields is not None else TEXT_FIELDS[stream]
+        if text_fields is None:
+            text_fields = fields.text if fields is not None else TEXT_FIELDS[stream]
+        self.text_fields = text_fields
         self.anomaly_threshold = anomaly_threshold
         self.max_findings = max_findings
         self._clock = clock
         self._semantic_options = dict(semantic_options or {})
-        self._contamination_options = (
-            None if contamination_options is None else dict(contamination_options)
-        )
-        self._language_options = None if language_options is None else dict(language_options)
-        group_field, group_values = _GROUPS[stream]
+        group_field: str | None
+        group_values: Iterable[str]
+        if fields is None:
+            group_field, group_values = _GROUPS[stream]
+            declared: tuple[str, ...] = _DECLARED[stream]
+        else:
+            group_field, group_values = fields.group_field, fields.group_values
+            declared = fields.declared
         self.schema = SchemaDriftDetector(
             stream,
-            _DECLARED[stream],
+            declared,
             group_field=group_field,
             group_values=group_values,
             clock=clock,
@@ -182,10 +199,22 @@ class DriftEngine:
             text_fields=self.text_fields,
             threshold=anomaly_threshold,
             numeric_options=anomaly_options,
+            numeric_fields=fields.numeric if fields is not None else None,
+            group_field=fields.group_field if fields is not None else None,
         )
         self.semantic: dict[str, SemanticDriftDetector] = {}
-        self.contamination: dict[str, ContaminationDetector] = {}
-        self.language: dict[str, LanguageDriftDetector] = {}
+        #: The per-value detectors of each text field (strays, language, gradual drift).
+        self.fields = FieldDetectors(
+            stream,
+            contamination=contamination_options,
+            language=language_options,
+            gradual=gradual_options,
+            clock=clock,
+        )
+        # the same dicts, by kind (the detector state saves and restores them in place)
+        self.contamination = self.fields.contamination
+        self.language = self.fields.language
+        self.gradual = self.fields.gradual
         self._findings: deque[Finding] = deque(maxlen=max_findings)
         self._findings_lock = threading.Lock()
         self._finding_counts: Counter[tuple[str, str | None]] = Counter()
@@ -265,8 +294,11 @@ class DriftEngine:
         """Feed embedded texts (tagged ``(field, source)``) to the semantic detectors and
         the scorer's novelty (batcher thread, or inline when synchronous)."""
         rows_by_field: dict[str, list[int]] = {}
-        for row, (text, (field, source)) in enumerate(items):
+        for row, (_, (field, _)) in enumerate(items):
             rows_by_field.setdefault(field, []).append(row)
+        for field, rows in rows_by_field.items():
+            self.fields.prime(field, [items[row][0] for row in rows], vectors[rows])
+        for row, (text, (field, source)) in enumerate(items):
             detector = self.semantic.get(field)
             if detector is None:
                 detector = self.semantic[field] = SemanticDriftDetector(
@@ -275,35 +307,10 @@ class DriftEngine:
             finding = detector.update(text, vectors[row], source)
             if finding is not None:
                 self._emit(finding)
-            for finding in self._secondary(field, text, vectors[row], source):
+            for finding in self.fields.update(field, text, vectors[row], source):
                 self._emit(finding)
         for field, rows in rows_by_field.items():
             self.scorer.learn_vectors(field, [items[row][0] for row in rows], vectors[rows])
-
-    def _secondary(
-        self, field: str, text: str, vector: npt.NDArray[np.float32], source: SourcePosition
-    ) -> list[Finding]:
-        """Stray values (contamination) and the language of one embedded value."""
-        found: list[Finding] = []
-        if self._contamination_options is not None:
-            strays = self.contamination.get(field)
-            if strays is None:
-                strays = self.contamination[field] = ContaminationDetector(
-                    self.stream, field, clock=self._clock, **self._contamination_options
-                )
-            finding = strays.update(text, vector, source)
-            if finding is not None:
-                found.append(finding)
-        if self._language_options is not None:
-            language = self.language.get(field)
-            if language is None:
-                language = self.language[field] = LanguageDriftDetector(
-                    self.stream, field, clock=self._clock, **self._language_options
-                )
-            finding = language.update(text, source)
-            if finding is not None:
-                found.append(finding)
-        return found
 
     # --- findings and statistics ----------------------------------------------------------
 
@@ -354,12 +361,7 @@ class DriftEngine:
             block = detector.last_block
             if block is not None:
                 drift.append((field, "semantic", block.statistic, block.threshold))
-        for field, strays in list(self.contamination.items()):
-            if strays.armed:
-                drift.append((field, "contamination", strays.statistic, strays.bound))
-        for field, language in list(self.language.items()):
-            if language.last_statistic is not None:
-                drift.append((field, "language", *language.last_statistic))
+        drift += self.fields.statistics()
         for field, (statistic, threshold) in self.schema.drain_statistics().items():
             drift.append((field, "schema", statistic, threshold))
         return EngineStats(self.stream, scores, counts, drift)
@@ -375,13 +377,19 @@ class DriftEngine:
             signal = detector.active_signal()
             if signal is not None:
                 signals.append(signal)
-        others: tuple[Mapping[str, ContaminationDetector | LanguageDriftDetector], ...] = (
-            self.contamination,
-            self.language,
-        )
-        for detectors in others:
-            for _, other in sorted(list(detectors.items()), key=lambda item: item[0]):
-                signal = other.active_signal()
-                if signal is not None:
-                    signals.append(signal)
+        signals += self.fields.active_signals()
         return signals
+
+    def acknowledge(self, field: str) -> list[str]:
+        """Accept the drift of ``field`` that its detectors hold open as the new normal
+        (an incident resolved as accepted): each detector with an open episode takes the
+        drifted values into its reference, and its signal clears. Returns the detectors
+        that accepted one (``semantic``, ``contamination``, ``language``, ``gradual``).
+        Not synchronised with the embedding thread: call it between batches (after
+        :meth:`flush`)."""
+        accepted = []
+        semantic = self.semantic.get(field)
+        if semantic is not None and semantic.is_open:
+            semantic.acknowledge()
+            accepted.append("semantic")
+        return accepted + self.fields.acknowledge(field)

@@ -55,6 +55,18 @@ class Reservoir:
         assert self._vectors is not None
         return self._vectors[: len(self.texts)]
 
+    def loo_distances(self, limit: int = 500, seed: int = 0) -> Vector:
+        """Leave-one-out nearest-neighbour cosine distances of (at most ``limit``, drawn
+        with ``seed``) held values: how far each lies from the others."""
+        ref = self.vectors()
+        picks = np.arange(len(ref))
+        if len(ref) > limit:
+            picks = np.sort(np.random.default_rng(seed).choice(len(ref), limit, replace=False))
+        sims = ref[picks] @ ref.T
+        sims[np.arange(len(picks)), picks] = -np.inf
+        loo: Vector = np.clip(1.0 - sims.max(axis=1), 0.0, 2.0)
+        return loo
+
     def absorb(self, block: list[tuple[str, Vector]], *, force: bool = False) -> bool:
         """Offer a block's values; True when the held set changed."""
         self.values += len(block)

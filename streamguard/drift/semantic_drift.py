@@ -280,13 +280,7 @@ class SemanticDriftDetector:
                 return self._held_out_radius()
         self._radius_size = len(ref)
         self._radius_age = 0
-        # Leave-one-out nearest-neighbour distances of (at most 500) reference values.
-        picks = np.arange(len(ref))
-        if len(ref) > 500:
-            picks = np.sort(np.random.default_rng(self.seed).choice(len(ref), 500, replace=False))
-        sims = ref[picks] @ ref.T
-        sims[np.arange(len(picks)), picks] = -np.inf
-        loo = np.clip(1.0 - sims.max(axis=1), 0.0, 2.0)
+        loo = self._ref.loo_distances(500, self.seed)  # of at most 500 reference values
         # With few distinct values the quantile is the maximum: be generous.
         quantile = float(np.quantile(loo, self.support_quantile)) if len(loo) >= 100 else loo.max()
         self._loo_radius = float(quantile) * self.radius_margin

@@ -57,7 +57,8 @@ class DriftMetrics:
             "streamguard_drift_statistic",
             "Drift statistic per field (semantic: out-of-support share of the latest "
             "block; contamination: the CUSUM of the stray-value rate, threshold its bound; "
-            "language: the rise of the latest block's leading language; schema: the "
+            "language: the rise of the latest block's leading language; gradual: the "
+            "CUSUM of the far-repeat rate against a frozen reference; schema: the "
             "largest change in presence or type share of the blocks "
             "compared since the last export, largest meaning furthest past its threshold; "
             'fields outside the schema share field="_other" and its largest value).',

@@ -8,10 +8,12 @@ per stream, one file for the drift engine and one for the quality scorer, under
 ``<data_dir>/detectors/`` (the format: :mod:`streamguard.runtime.state_store`):
 
 * ``drift-<stream>.state``: the engine's schema drift detector, its semantic drift,
-  contamination and language detectors per text field and its record anomaly scorer
-  (numeric, keyed-price and text models, embedding centroids). Not the embedder, the
-  embedding cache, the batcher thread, queued texts, undrained findings or statistics:
-  those belong to the process.
+  contamination, language and gradual-drift detectors per text field and its record
+  anomaly scorer (numeric, keyed-price and text models, embedding centroids). Not the
+  embedder, the embedding cache, the batcher thread, queued texts, undrained findings or
+  statistics: those belong to the process. With them, the operator's drift acceptances
+  applied to that state (:meth:`DetectorSnapshots.accept`,
+  :mod:`streamguard.runtime.drift_accept`).
 * ``quality-<stream>.state``: the quality scorer (dimensions, drop detectors, examples,
   the open window, undrained findings); the product catalogue and the clock are the
   running worker's.
@@ -53,16 +55,18 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from streamguard.config import Settings
+from streamguard.runtime.detector_results import Captured, Restored, Written
+from streamguard.runtime.drift_accept import Accepted, accept
 from streamguard.runtime.state_store import (
     Pickled,
     StateMismatch,
@@ -84,9 +88,16 @@ log = logging.getLogger(__name__)
 #: The ``detector`` of a state file: the drift engine's detectors, or the quality scorer.
 DETECTORS: Final = ("drift", "quality")
 #: The drift engine attributes that hold learnt state.
-_ENGINE_PARTS: Final = ("schema", "scorer", "semantic", "contamination", "language")
+_ENGINE_PARTS: Final = (
+    "schema",
+    "scorer",
+    "semantic",
+    "contamination",
+    "language",
+    "gradual",
+)
 #: The engine's detectors per text field (dicts field -> detector).
-_FIELD_DETECTORS: Final = ("semantic", "contamination", "language")
+_FIELD_DETECTORS: Final = ("semantic", "contamination", "language", "gradual")
 _SCHEMA_CONFIG: Final = (
     "declared",
     "group_field",
@@ -132,52 +143,13 @@ def _attributes(obj: object, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: _canonical(getattr(obj, name, None)) for name in names}
 
 
-@dataclass(frozen=True, slots=True)
-class Captured:
-    """One detector's pickled state, ready for :meth:`DetectorSnapshots.write`
-    (``pickled``: why not, when it did not pickle)."""
-
-    detector: str
-    stream: str
-    pickled: Pickled | str
-    header: dict[str, Any]
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Written:
-    """A state file written (``error``: why not, and nothing was replaced)."""
-
-    detector: str
-    stream: str
-    path: Path
-    size: int
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Restored:
-    """What :meth:`DetectorSnapshots.restore` did for one detector.
-
-    ``result``: ``restored``, ``missing`` (no file: a first start) or why the file was
-    set aside: ``corrupt``, ``version``, ``config``, ``code``, ``unreadable`` (see
-    :class:`~streamguard.runtime.state_store.StateMismatch`) or ``error`` (not readable).
-    """
-
-    detector: str
-    stream: str
-    result: str
-    detail: str = ""
-    size: int = 0
-    age_s: float | None = None
-
-
 class DetectorSnapshots:
     """Saves and restores the state of the worker's drift engines and quality scorers.
 
     Restores in place: the objects the pipelines hold stay the same objects. Wraps each
     engine's vectors callback (the embedding thread's way in) in a lock, held while the
-    engine is captured or restored.
+    engine is captured, restored or acknowledged. ``accepted``: the drift acceptances
+    applied, stream -> field -> token (saved with the stream's engine).
     """
 
     def __init__(
@@ -194,6 +166,7 @@ class DetectorSnapshots:
         self._drift_settings = {"model": settings.model}
         self._quality_settings = {"late_after_s": settings.quality_late_after_s}
         self._locks = {stream: threading.RLock() for stream in self.engines}
+        self.accepted: dict[str, dict[str, str]] = {}
         for stream, engine in self.engines.items():
             _guard_vectors(engine, self._locks[stream])
         code_digests()  # the code that runs, as loaded (see state_store)
@@ -235,6 +208,7 @@ class DetectorSnapshots:
             started = time.perf_counter()
             with self._locks[stream]:
                 state = {part: getattr(engine, part) for part in _ENGINE_PARTS}
+                state["accepted"] = dict(self.accepted.get(stream, {}))
                 pickled = self._dump("drift", stream, state, {"clock": _clock_of(engine)})
             header = self._drift_header(stream, engine)
             seconds = time.perf_counter() - started
@@ -289,6 +263,7 @@ class DetectorSnapshots:
         """
         for temp in self.directory.glob("*.state.*.tmp"):
             temp.unlink(missing_ok=True)
+        self.accepted.clear()
         results = []
         for stream, engine in self.engines.items():
             results.append(
@@ -355,7 +330,8 @@ class DetectorSnapshots:
     def _apply_engine(self, stream: str, engine: DriftEngine, state: Any) -> None:
         if not (
             isinstance(state, dict)
-            and set(state) == set(_ENGINE_PARTS)
+            and set(state) - {"accepted"} == set(_ENGINE_PARTS)
+            and isinstance(state.get("accepted", {}), dict)
             and all(type(state[p]) is type(getattr(engine, p)) for p in ("schema", "scorer"))
             and all(isinstance(state[p], dict) for p in _FIELD_DETECTORS)
         ):
@@ -368,6 +344,17 @@ class DetectorSnapshots:
                 detectors = getattr(engine, part)
                 detectors.clear()
                 detectors.update(state[part])
+            self.accepted[stream] = {str(k): str(v) for k, v in state.get("accepted", {}).items()}
+
+    def accept(self, entries: Iterable[str]) -> list[Accepted]:
+        """Apply the drift acceptances of ``entries`` (``stream.field[@token]``) not
+        applied to the restored state yet: call after :meth:`restore`, before the first
+        record. Recorded in :attr:`accepted`, saved with the next save; what was applied
+        now (see :func:`~streamguard.runtime.drift_accept.accept`)."""
+        with contextlib.ExitStack() as held:
+            for lock in self._locks.values():
+                held.enter_context(lock)
+            return accept(entries, self.engines, self.accepted)
 
 
 def _clock_of(detector: object) -> object | None:

@@ -21,6 +21,7 @@ from streamguard.anomaly.models import KeyedPrice, NumericAnomaly, RunningStats,
 from streamguard.anomaly.record import RecordScorer
 from streamguard.drift.contamination import ContaminationDetector
 from streamguard.drift.engine import DriftEngine
+from streamguard.drift.gradual import GradualDriftDetector
 from streamguard.drift.language import LanguageDriftDetector
 from streamguard.drift.schema_drift import SchemaDriftDetector
 from streamguard.drift.semantic_drift import SemanticDriftDetector
@@ -288,6 +289,15 @@ CASES: list[Case] = [
         lambda d, r, i: (
             (t := text(r.get("description")))
             and ((f := d.update(t, pos(i))) and f.as_dict(), d.last_statistic)
+        ),
+    ),
+    Case(
+        "GradualDriftDetector",
+        "product",
+        lambda: GradualDriftDetector("product", "title", warmup=60, clock=clock),
+        lambda d, r, i: (
+            (t := text(r.get("title")))  # every 7th title: random characters, repeating
+            and ((f := d.update(t, EMBED([t])[0], pos(i))) and f.as_dict(), d.statistic)
         ),
     ),
     Case("NumericAnomaly", "product", lambda: NumericAnomaly(min_count=10), feed_numeric),

@@ -200,8 +200,11 @@ def test_async_engine_finds_the_same_drift_through_the_batcher() -> None:
     hot_path_s = time.perf_counter() - started
     engines.close()
     found = [f for f in engine.drain_findings() if f.kind == "semantic_drift"]
-    assert [f.field for f in found] == ["description"]
-    assert 1200 <= found[0].position.offset < 1500
+    # the block detector's finding, and the far-repeat CUSUM's (issue 26): one of each
+    names = sorted(f.details["statistic_name"] for f in found)
+    assert [f.field for f in found] == ["description"] * 2, names
+    assert names == ["far_repeat_rate", "out_of_support_share"]
+    assert all(1200 <= f.position.offset < 1500 for f in found if f.position is not None)
     engines.update_metrics()
     sample = registry.get_sample_value
     assert (
@@ -209,7 +212,7 @@ def test_async_engine_finds_the_same_drift_through_the_batcher() -> None:
             "streamguard_findings_total",
             {"stream": "product", "kind": "semantic_drift", "field": "description"},
         )
-        == 1
+        == 2
     )
     assert sample("streamguard_embedder_texts_total") == engines.batcher.processed  # type: ignore[union-attr]
     assert sample("streamguard_embedding_cache_hits_total") > 0
