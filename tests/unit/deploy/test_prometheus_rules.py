@@ -173,7 +173,9 @@ def test_a_low_quality_score_reaches_a_webhook_through_prometheus_and_alertmanag
     prometheus, alertmanager = tool("prometheus"), tool("prometheus-alertmanager")
     registry = CollectorRegistry()
     quality = QualityMetrics(registry)
-    WorkerMetrics(registry)
+    # A ready worker: a not-ready one fires StreamGuardWorkerNotReady, which (rightly)
+    # inhibits the quality alert this test waits for, and the race made it flaky.
+    WorkerMetrics(registry).ready.set(1)
     quality.score.labels("behavior", "composite", "_all").set(0.42)
     quality.score.labels("product", "composite", "_all").set(0.97)
     metrics_server = _serve(registry)
@@ -186,6 +188,8 @@ def test_a_low_quality_score_reaches_a_webhook_through_prometheus_and_alertmanag
         for hook in receiver_config.get("webhook_configs", []):
             hook["url"] = receiver.url("/alertmanager")
     am_config["route"]["group_wait"] = "0s"
+    for route in am_config["route"].get("routes", []):
+        route["group_wait"] = "0s"
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(am_config), encoding="utf-8")
     # The shipped Prometheus config, scraping the test registry every second.
     prom_config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text(encoding="utf-8"))
