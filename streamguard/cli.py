@@ -37,9 +37,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "streamguard.commands.inventory",
         "the data-asset inventory of a JSON-lines file: fields, types, tags, PII",
     ),
+    "console": (
+        "streamguard.commands.console",
+        "read-only web console over StreamGuard's topics (and Prometheus when given)",
+    ),
     "eval-recommender": (
         "streamguard.commands.eval_recommender",
         "prequential HR@K / NDCG@K of the recommender on a behaviour JSON-lines file",
+    ),
+    "replay-quarantine": (
+        "streamguard.commands.replay_quarantine",
+        "re-check quarantined records after a fix (a file or a range of the quarantine"
+        " topic); those that now pass are delivered once",
+    ),
+    "contract": (
+        "streamguard.commands.contract",
+        "ODCS v3 data contracts: export a shipped schema, or infer a draft from data",
     ),
 }
 

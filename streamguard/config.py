@@ -19,11 +19,12 @@ from __future__ import annotations
 import ssl
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -124,9 +125,23 @@ class Settings(BaseSettings):
     topic_findings: str = "streamguard.findings"
     topic_incidents: str = "streamguard.incidents"
     topic_recommendations: str = "recommendations"
+    topic_inventory: str = "streamguard.inventory"
+    #: Source positions `replay-quarantine` delivered to clean (compacted; key topic/p/offset).
+    topic_replayed: str = "streamguard.replayed"
 
     # --- pipeline ----------------------------------------------------------------------
+    contracts: Path | None = Field(
+        default=None,
+        description="ODCS v3 data contracts (a YAML file or a directory of *.yaml): they "
+        "refine the shipped streams' rules or declare new streams (streamguard/contracts/).",
+    )
     max_record_bytes: int = Field(default=1_048_576, ge=1024)
+    pii_policy: dict[str, dict[str, Literal["report", "mask", "quarantine"]]] = Field(
+        default_factory=dict,
+        description='PII policy per stream and field path, e.g. {"behavior": {"query": '
+        '"mask"}, "*": {"contact": "quarantine"}}: report (default), mask or quarantine '
+        "(streamguard/validate/pii_policy.py). JSON in STREAMGUARD_PII_POLICY.",
+    )
     dedupe_window_s: float = Field(default=86_400.0, gt=0)
     dedupe_max_entries: int = Field(
         default=1_000_000, ge=1, description="Dedupe ids held per input partition, at most."
@@ -222,7 +237,32 @@ class Settings(BaseSettings):
         description="In the worker, run the embedding model in a child process, so its "
         "CPU time and Python stay off the event loop's GIL (ignored for 'hashing').",
     )
+    embedder_backend: Literal["auto", "torch", "onnx"] = Field(
+        default="auto",
+        description="Model runtime: 'torch', 'onnx' (ONNX Runtime, int8, CPU; exported from "
+        "the local weights at first use) or 'auto' (torch on CUDA, ONNX on the CPU; torch "
+        "on the CPU when ONNX Runtime cannot be had).",
+    )
+    onnx_cache_dir: str | None = Field(
+        default=None,
+        description="Where ONNX exports of the model are kept (default: "
+        "$XDG_CACHE_HOME or ~/.cache, then streamguard/onnx).",
+    )
     anomaly_threshold: float = Field(default=0.9, gt=0, le=1, description="Anomaly findings.")
+    drift_rebaseline_values: int = Field(
+        default=20_000,
+        ge=0,
+        description="Values of a text field after which a gradual drift (far values "
+        "repeating, against the field's frozen reference) that still holds is accepted as "
+        "the new reference; 0: only when acknowledged (DriftEngine.acknowledge).",
+    )
+    drift_accept: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Drifts accepted as the new normal: 'stream.field[@token]' entries (env: "
+        "a JSON list or comma-separated). The worker applies each once, at start, after "
+        "restoring the detectors' state; a new entry or token applies again "
+        "(streamguard/runtime/drift_accept.py).",
+    )
 
     # --- recommender -----------------------------------------------------------------------
     recommender_enabled: bool = Field(
@@ -249,7 +289,57 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Seconds between detector state snapshots."
     )
 
+    # --- console (streamguard console) -------------------------------------------------------
+    console_host: str = "127.0.0.1"
+    console_port: int = Field(default=8508, ge=0, le=65535)
+    console_username: str | None = None
+    console_password: SecretStr | None = None
+    console_prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus the console asks for the last hour's series (--prometheus).",
+    )
+
+    # --- live inventory (streamguard.inventory; app/inventory.py) ------------------------
+    inventory_enabled: bool = Field(
+        default=True,
+        description="Keep each input stream's inventory live in the worker and publish it "
+        "to topic_inventory and /api/inventory.",
+    )
+    inventory_publish_interval_s: float = Field(
+        default=60.0, gt=0, description="Seconds between inventory publications."
+    )
+    inventory_cpu_share: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        description="Share of the event loop's time the live profiler may take; past it, "
+        "records are counted and a sample is profiled.",
+    )
+    inventory_partial_ttl_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="Another worker's inventory partial older than this is left out of "
+        "the merge (a worker that is gone).",
+    )
+
     log_level: str = "INFO"
+
+    @field_validator("pii_policy")
+    @classmethod
+    def _check_pii_policy(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        from streamguard.validate.pii_policy import parse_path
+
+        for fields in value.values():
+            for path in fields:
+                parse_path(path)  # ValueError names a bad path
+        return value
+
+    @field_validator("drift_accept", mode="before")
+    @classmethod
+    def _check_drift_accept(cls, value: Any) -> list[str]:
+        from streamguard.runtime.drift_accept import parse_entries
+
+        return parse_entries(value)  # ValueError names a bad entry
 
     @field_validator("broker")
     @classmethod

@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from streamguard.contracts.contract import StreamContract
+from streamguard.contracts.validator import ContractValidator
 from streamguard.events.codec import decode_object, encode_record
 from streamguard.events.records import (
     Correction,
@@ -44,6 +46,7 @@ from streamguard.repair.rules import Catalogue, repair_behavior, repair_product
 from streamguard.validate.dedupe import DedupeIndex
 from streamguard.validate.fast_path import BehaviorFastPath
 from streamguard.validate.integrity import FLAGS, check_catalogue
+from streamguard.validate.pii_policy import PiiPolicy
 from streamguard.validate.reasons import reasons_from_validation_error
 from streamguard.validate.schema import MODELS, SchemaValidator, StreamName
 
@@ -73,6 +76,21 @@ class PipelineObserver(Protocol):
         """Every final decision (clean or quarantine), after serialization."""
 
 
+def _under_contract(
+    fast_check: Callable[[dict[str, Any]], tuple[float, str] | None], validator: ContractValidator
+) -> Callable[[dict[str, Any]], tuple[float, str] | None]:
+    """The fused check, accepting only what the contract accepts too (a record it
+    accepts is one repair leaves alone, so the contract's verdict on it is final)."""
+
+    def check(record: dict[str, Any]) -> tuple[float, str] | None:
+        checked = fast_check(record)
+        if checked is None or validator.validate(record)[0] is None:
+            return None
+        return checked
+
+    return check
+
+
 class RecordPipeline:
     """Decides the fate of each raw record of one stream.
 
@@ -94,11 +112,20 @@ class RecordPipeline:
         Check records that are already valid with a hand-fused test before falling back
         to repair + pydantic. Decisions and bytes are the same either way; ``False``
         exists so tests can compare the two paths.
+    contract
+        The stream's data contract (:mod:`streamguard.contracts`): its checks replace the
+        shipped schema's (repair still runs on a shipped stream, and what the fast path
+        accepts, the contract must accept too); it may name a stream StreamGuard does
+        not ship; clean records carry ``_dq.contract``.
+    pii_policy
+        The stream's PII policy (:mod:`streamguard.validate.pii_policy`): applied to each
+        valid record before dedupe, it masks values (``pii_mask`` corrections) or
+        quarantines the record (``pii_detected``); ``None``: report only, no scan.
     """
 
     def __init__(
         self,
-        stream: StreamName,
+        stream: StreamName | str,
         *,
         max_record_bytes: int = 1_048_576,
         dedupe: DedupeIndex | None = None,
@@ -106,21 +133,41 @@ class RecordPipeline:
         clock: Callable[[], float] = time.time,
         observers: Sequence[PipelineObserver] = (),
         fast_path: bool = True,
+        contract: StreamContract | None = None,
+        pii_policy: PiiPolicy | None = None,
     ) -> None:
-        if stream not in MODELS:
+        if stream not in MODELS and (contract is None or contract.stream != stream):
             raise ValueError(f"unknown stream {stream!r}: expected 'behavior' or 'product'")
         self.stream = stream
+        self.contract = contract
+        self.pii_policy = pii_policy
         self.max_record_bytes = max_record_bytes
         self.dedupe = dedupe
         self.catalogue = catalogue
         self._clock = clock
-        self._validator = SchemaValidator(stream)
-        self._key_field = _KEY_FIELD[stream]
-        self._schema_version = _SCHEMA_VERSION[stream]
+        self._validator: SchemaValidator | ContractValidator
+        if contract is not None:
+            self._validator = ContractValidator(contract)
+            self._key_field = contract.key_field
+            self._id_field = contract.id_field
+            self._time_field = contract.time_field
+            self._schema_version = contract.schema_version
+        else:
+            self._validator = SchemaValidator(stream)  # type: ignore[arg-type]
+            self._key_field = _KEY_FIELD[stream]
+            self._id_field = "event_id"
+            self._time_field = "ts"
+            self._schema_version = _SCHEMA_VERSION[stream]
+        self._stamp = contract.stamp() if contract is not None else None
         self._now_ms = -1
         self._now_text = ""
         # The fused check of records that need no repair (behaviour only): None = off.
-        self._fast_check = BehaviorFastPath().check if fast_path and stream == "behavior" else None
+        self._fast_check: Callable[[dict[str, Any]], tuple[float, str] | None] | None = (
+            BehaviorFastPath().check if fast_path and stream == "behavior" else None
+        )
+        if self._fast_check is not None and isinstance(self._validator, ContractValidator):
+            # It knows the shipped rules only: what it accepts, the contract checks too.
+            self._fast_check = _under_contract(self._fast_check, self._validator)
         self.observers = tuple(observers)
 
     def _now(self) -> str:
@@ -157,12 +204,16 @@ class RecordPipeline:
                 checked = fast_check(record)
                 if checked is not None:
                     return self._accept(raw, record, checked[0], checked[1], corrections, source)
-        else:
+        elif self.stream == "product":
             corrections = repair_product(record)
+        else:
+            corrections = []  # a contract's own stream: no repair rules
         validated, reasons = self._validator.validate(record)
         if validated is None:
             return self._quarantine(raw, source, reasons)
-        event_time: datetime = validated.ts
+        event_time: datetime | None = validated.ts
+        if event_time is None:  # a contract stream without an event time
+            return self._accept(raw, record, self._clock() * 1000.0, None, corrections, source)
         return self._accept(
             raw,
             record,
@@ -177,21 +228,30 @@ class RecordPipeline:
         raw: bytes | None,
         record: dict[str, Any],
         event_time_ms: float,
-        ts_text: str,
+        ts_text: str | None,
         corrections: list[Correction],
         source: SourcePosition,
     ) -> Outcome:
-        if self.dedupe is not None:
-            first = self.dedupe.check_and_add(record["event_id"], event_time_ms, source)
+        if self.pii_policy is not None:
+            masked, pii_reasons = self.pii_policy.apply(record)
+            if pii_reasons:
+                return self._quarantine(raw, source, pii_reasons)
+            if masked:
+                corrections = [*corrections, *masked]
+        event_id = record.get(self._id_field) if self._id_field is not None else None
+        if self.dedupe is not None and event_id is not None:
+            first = self.dedupe.check_and_add(str(event_id), event_time_ms, source)
             if first is not None:
                 reason = Reason(
                     "duplicate",
-                    "event_id",
-                    f"event_id already seen at {first.topic}/{first.partition}/{first.offset}",
+                    self._id_field,
+                    f"{self._id_field} already seen at"
+                    f" {first.topic}/{first.partition}/{first.offset}",
                 )
                 return self._quarantine(raw, source, [reason])
         status: Status = "corrected" if corrections else "valid"
-        record["ts"] = ts_text
+        if ts_text is not None and self._time_field is not None:
+            record[self._time_field] = ts_text
         lookup = (
             check_catalogue(record, self.catalogue)
             if self.catalogue is not None and self.stream == "behavior"
@@ -210,6 +270,8 @@ class RecordPipeline:
             },
             "checked_at": self._now(),
         }
+        if self._stamp is not None:
+            dq["contract"] = dict(self._stamp)
         if lookup is not None and lookup != "hit":
             # Valid but not consistent with the catalogue: flagged, not quarantined.
             dq["flags"] = [dict(FLAGS[lookup])]
@@ -218,11 +280,12 @@ class RecordPipeline:
         value = encode_record(record)
         if isinstance(value, Reason):
             return self._quarantine(raw, source, [value])
+        key = record[self._key_field]
         # Positional: the generated __init__ of a frozen dataclass is cheaper that way.
         return Outcome(
             status,
             source,
-            record[self._key_field].encode("utf-8"),
+            (key if type(key) is str else str(key)).encode("utf-8"),
             value,
             (),
             tuple(corrections) if corrections else (),

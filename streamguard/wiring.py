@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,14 +22,17 @@ import numpy.typing as npt
 
 from streamguard.anomaly.stamp import AnomalyStamp
 from streamguard.config import Settings
+from streamguard.contracts.contract import StreamContract
+from streamguard.contracts.drift_fields import drift_fields, new_stream_fields
 from streamguard.drift.engine import TEXT_FIELDS, DriftEngine
+from streamguard.drift.stream_fields import StreamFields
+from streamguard.embed.backend import Backend, load_embedder
 from streamguard.embed.base import Device, Embedder
 from streamguard.embed.batcher import MicroBatcher
 from streamguard.embed.cache import EmbeddingCache
 from streamguard.embed.hashing import HashingEmbedder
 from streamguard.embed.process import ProcessEmbedder
 from streamguard.embed.scheduler import dispatch_batch
-from streamguard.embed.transformer import TransformerEmbedder
 from streamguard.observability.drift import DriftMetrics, export_batcher, export_engine
 from streamguard.observability.registry import CollectorRegistry
 from streamguard.pipeline import PipelineObserver
@@ -51,11 +54,13 @@ HASHING = "hashing"
 
 
 @functools.lru_cache(maxsize=2)
-def _load(model: str, device: Device) -> TransformerEmbedder:
+def _load(
+    model: str, device: Device, backend: Backend = "auto", cache_dir: str | None = None
+) -> Embedder:
     # One copy per process: check runs and tests reuse the loaded weights. On CPU, leave
     # a core to the pipeline: the model must never starve validation.
     threads = max(1, (os.cpu_count() or 2) - 1)
-    return TransformerEmbedder(model, device=device, threads=threads if device != "cuda" else None)
+    return load_embedder(model, device, backend, threads=threads, cache_dir=cache_dir)
 
 
 class LazyEmbedder:
@@ -106,14 +111,20 @@ def build_embedder(settings: Settings, *, isolated: bool = False) -> Embedder:
     """
     if settings.model == HASHING:
         return HashingEmbedder()
-    factory = functools.partial(_load, settings.model, settings.device)
+    factory = functools.partial(
+        _load, settings.model, settings.device, settings.embedder_backend, settings.onnx_cache_dir
+    )
     if isolated and settings.embedder_process:
         return ProcessEmbedder(factory)
     return LazyEmbedder(factory)
 
 
 class EngineGroup(dict[str, DriftEngine]):
-    """Engines by stream, plus the shared batcher's lifecycle and metrics."""
+    """Engines by stream, plus the shared batcher's lifecycle and metrics.
+
+    ``make(stream, fields)``: builds one more engine sharing the group's embedder, cache
+    and batcher (:meth:`add_contracts`).
+    """
 
     def __init__(
         self,
@@ -121,11 +132,24 @@ class EngineGroup(dict[str, DriftEngine]):
         batcher: MicroBatcher | None,
         cache: EmbeddingCache,
         metrics: DriftMetrics | None,
+        make: Callable[[str, StreamFields], DriftEngine] | None = None,
     ) -> None:
         super().__init__(engines)
         self.batcher = batcher
         self.cache = cache
         self.metrics = metrics
+        self._make = make
+
+    def add_contracts(self, contracts: Mapping[str, StreamContract] | None) -> list[str]:
+        """Add an engine for each stream only a contract declares and the group lacks
+        (fields from the contract's schema); the streams added. Call before the engines
+        start seeing records."""
+        added = []
+        for stream, fields in new_stream_fields(contracts).items():
+            if stream not in self and self._make is not None:
+                self[stream] = self._make(stream, fields)
+                added.append(stream)
+        return added
 
     def start(self) -> None:
         """Start the shared embedding thread."""
@@ -138,6 +162,13 @@ class EngineGroup(dict[str, DriftEngine]):
             engine.flush(timeout)
         if self.batcher is not None:
             self.batcher.stop(timeout)
+
+    def acknowledge(self, stream: str, field: str) -> list[str]:
+        """Accept ``stream``'s open drift of ``field`` as its new reference (an incident
+        resolved as accepted); the detectors that accepted one (see
+        :meth:`DriftEngine.acknowledge`)."""
+        engine = self.get(stream)
+        return [] if engine is None else engine.acknowledge(field)
 
     def update_metrics(self) -> None:
         """Export every engine's statistics and the shared batcher's (once per worker batch).
@@ -160,14 +191,21 @@ def build_engines(
     synchronous: bool = False,
     registry: CollectorRegistry | None = None,
     embedder: Embedder | None = None,
+    contracts: Mapping[str, StreamContract] | None = None,
     **engine_options: Any,
 ) -> EngineGroup:
     """One :class:`DriftEngine` per stream sharing embedder, cache and (async) batcher.
 
     ``registry``: export :class:`DriftMetrics` there (the worker's registry). ``embedder``:
     use this one instead of loading ``settings.model`` (tests load the model once).
+    ``contracts``: a stream only a contract declares gets its fields from the contract
+    (:func:`~streamguard.contracts.drift_fields.drift_fields`); the group's
+    :meth:`EngineGroup.add_contracts` adds more later.
     Other keyword arguments go to every :class:`DriftEngine`.
     """
+    engine_options.setdefault(
+        "gradual_options", {"rebaseline_values": settings.drift_rebaseline_values}
+    )
     model = embedder if embedder is not None else build_embedder(settings)
     cache = EmbeddingCache(settings.embed_cache_size)
     metrics = DriftMetrics(registry) if registry is not None else None
@@ -182,9 +220,11 @@ def build_engines(
             max_queue=max(settings.embed_queue_size, settings.batch_size),
             cpu_share=settings.embedder_cpu_share,
         )
-    engines = {
-        stream: DriftEngine(
+
+    def make(stream: str, fields: StreamFields | None = None) -> DriftEngine:
+        return DriftEngine(
             stream,
+            fields=fields,
             embedder=model,
             cache=cache,
             batcher=batcher,
@@ -193,17 +233,23 @@ def build_engines(
             anomaly_threshold=settings.anomaly_threshold,
             **engine_options,
         )
-        for stream in streams
-    }
-    return EngineGroup(engines, batcher, cache, metrics)
+
+    declared = new_stream_fields(contracts)
+    engines = {stream: make(stream, declared.get(stream)) for stream in streams}
+    return EngineGroup(engines, batcher, cache, metrics, make)
 
 
 def build_scorers(
-    settings: Settings, *, catalogue: Any = None, **overrides: Any
+    settings: Settings,
+    *,
+    catalogue: Any = None,
+    contracts: Mapping[str, StreamContract] | None = None,
+    **overrides: Any,
 ) -> dict[str, QualityScorer]:
     """One scorer per stream, configured from ``settings`` (the worker's wiring).
 
     ``catalogue`` (``.get(product_id)``) enables consistency on the behaviour stream;
+    ``contracts``: also one scorer per new stream a contract declares;
     ``overrides`` go to every :class:`QualityScorer` (``weights``, ``clock``, ...).
 
     >>> from streamguard.config import Settings
@@ -219,10 +265,16 @@ def build_scorers(
         "detector_min_windows": settings.quality_min_windows,
         **overrides,
     }
-    return {
+    scorers = {
         "behavior": QualityScorer("behavior", catalogue=catalogue, **common),
         "product": QualityScorer("product", **common),
     }
+    for contract in (contracts or {}).values():
+        if not contract.shipped:
+            scorers[contract.stream] = QualityScorer(
+                contract.stream, fields=contract.completeness_fields(), **common
+            )
+    return scorers
 
 
 def pipeline_observers(
@@ -245,14 +297,27 @@ def pipeline_observers(
     return [observer for observer in (drift, clock, quality) if observer is not None]
 
 
-def build_anomaly_stamp(settings: Settings, stream: str) -> AnomalyStamp:
+def build_anomaly_stamp(
+    settings: Settings, stream: str, contracts: Mapping[str, StreamContract] | None = None
+) -> AnomalyStamp:
     """The record anomaly score alone, for runs without the drift engine (``check
-    --no-drift``): every clean record still carries ``_dq.anomaly_score``.
+    --no-drift``): every clean record still carries ``_dq.anomaly_score``. A stream
+    only one of ``contracts`` declares is scored on the contract's fields.
 
     >>> from streamguard.config import Settings
     >>> build_anomaly_stamp(Settings(), "product").scorer.text_fields
     ('title', 'description', 'category', 'brand')
     """
+    contract = (contracts or {}).get(stream)
+    if contract is not None and not contract.shipped:
+        fields = drift_fields(contract)
+        return AnomalyStamp(
+            stream,
+            text_fields=fields.text,
+            threshold=settings.anomaly_threshold,
+            numeric_fields=fields.numeric,
+            group_field=fields.group_field,
+        )
     return AnomalyStamp(
         stream, text_fields=TEXT_FIELDS[stream], threshold=settings.anomaly_threshold
     )

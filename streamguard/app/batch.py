@@ -40,6 +40,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from streamguard.app.inventory import InventoryLink
 from streamguard.app.pipelines import PartitionPipelines
 from streamguard.app.produce import AppSender, Output
 from streamguard.app.recommender_link import RecommenderLink
@@ -62,7 +63,7 @@ class Route:
     """Where one source topic's records go: its stream's pipelines and clean topic;
     ``on_clean(record, partition)`` sees each clean record (the catalogue's writes)."""
 
-    stream: StreamName
+    stream: StreamName | str  # a stream a data contract declares, too
     clean_name: str
     on_clean: Callable[[dict[str, Any], int], None] | None = None
 
@@ -84,6 +85,7 @@ class BatchFlow:
         reporter: FindingsReporter,
         metrics: WorkerMetrics,
         recommender: RecommenderLink | None,
+        inventory: InventoryLink | None = None,
     ) -> None:
         self.app = app
         self.routes = routes
@@ -96,6 +98,7 @@ class BatchFlow:
         self.reporter = reporter
         self.metrics = metrics
         self.recommender = recommender
+        self.inventory = inventory
 
     async def start(
         self, topic: str, records: list[SourceRecord], *, recovered: bool = False
@@ -159,8 +162,10 @@ class BatchFlow:
         """3. Wait for the acks; 4. account for the batch; 5. settle its offsets."""
         waited = time.perf_counter()
         await asyncio.gather(*acks)
-        if self.recommender is not None:
-            self.recommender.learn(route.stream, records, outcomes)
+        if self.recommender is not None and route.stream in ("behavior", "product"):
+            self.recommender.learn(route.stream, records, outcomes)  # not a contract's stream
+        if self.inventory is not None:  # after the acks: off the records' critical path
+            self.inventory.observe(route.stream, route.clean_name, records, outcomes)
         now = time.time()
         self.metrics.observe_batch(
             route.stream,

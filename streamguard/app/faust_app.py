@@ -11,6 +11,8 @@ agents and intake, wired to the parts that do the work.
   them into incidents;
 - :mod:`~streamguard.app.recommender_link`, :mod:`~streamguard.app.health`: the
   recommender, the once-a-second round;
+- :mod:`~streamguard.app.inventory`: the live inventory (profiled after the acks,
+  merged across workers, published to the inventory topic and /api/inventory);
 - :mod:`~streamguard.app.faust_config` and :mod:`~streamguard.app.patches`: Faust's
   settings and the patches to its internals.
 
@@ -33,17 +35,20 @@ from streamguard.app.faust_config import create_faust_app
 from streamguard.app.health import HealthTick
 from streamguard.app.incidents import IncidentLink
 from streamguard.app.intake import BatchIntake
+from streamguard.app.inventory import CountedFindings, InventoryLink, input_streams, model_of
 from streamguard.app.patches import guard_commits, set_fetch_max_wait, verify_changelog_ends
-from streamguard.app.pipelines import PartitionPipelines
+from streamguard.app.pipelines import PartitionPipelines, contract_streams
 from streamguard.app.produce import AppSender
 from streamguard.app.recommender_link import RecommenderLink, snapshot_path
 from streamguard.app.recovery import Recovery
 from streamguard.app.reporting import FindingsReporter
 from streamguard.app.tables import CatalogueWriter, ChangelogBuffer, TableCatalogue
 from streamguard.config import Settings
+from streamguard.contracts.contract import ContractSet
 from streamguard.kafka.ledger import OffsetLedger, StallWatch
 from streamguard.kafka.side_reader import SourceRecord
 from streamguard.observability.health import Health
+from streamguard.observability.inventory import InventoryMetrics
 from streamguard.observability.metrics import WorkerMetrics
 from streamguard.observability.quality import QualityMetrics
 from streamguard.runtime.heap import CollectionTimer
@@ -68,12 +73,17 @@ class StreamGuardApp:
         engines: EngineGroup | None = None,
         alerts: AlertManager | None = None,
         collector: CollectionTimer | None = None,
+        contracts: ContractSet | None = None,
     ) -> None:
         self.settings = s = settings
+        #: Data contracts: they refine the shipped streams or add new streams (topics).
+        self.contracts = contracts = contracts if contracts is not None else ContractSet({})
         self.bootstrap = bootstrap
         self.metrics = metrics
         self.health = health
         self.engines = engines
+        if engines is not None:  # a contract's new stream: its own engine, same embedder
+            engines.add_contracts(contracts)
         self.alerts = alerts
         #: The process's garbage-collector timer, exported once a second.
         self.collector = collector
@@ -87,7 +97,7 @@ class StreamGuardApp:
         self.catalogue = TableCatalogue(self.catalogue_table)
         self.findings = app.topic(s.topic_findings, partitions=s.partitions)
         # One scorer per stream, shared by its partitions: the score is the stream's.
-        self.quality = build_scorers(s, catalogue=self.catalogue)
+        self.quality = build_scorers(s, catalogue=self.catalogue, contracts=contracts)
         # Detector state from the last run, before the first record (app/detector_state).
         self.detector_state: DetectorStateLink | None = None
         if s.detector_snapshots:
@@ -103,7 +113,7 @@ class StreamGuardApp:
         self.dedupe_budget = DedupeBudget(s.dedupe_worker_max_entries)
         dedupe_tables = {
             stream: app.Table(f"dedupe-{stream}", partitions=s.partitions, schema=json_schema)
-            for stream in ("behavior", "product")
+            for stream in ("behavior", "product", *(c.stream for c in contracts.new_streams()))
         }
         self.pipelines = PartitionPipelines(
             s,
@@ -113,10 +123,26 @@ class StreamGuardApp:
             catalogue=self.catalogue,
             scorers=self.quality,
             engines=engines,
+            contracts=contracts,
         )
         self.sender = AppSender(app)
+        # The live inventory (app/inventory): observed after each batch's acks, published.
+        self.inventory: InventoryLink | None = None
+        reported_findings: Any = self.findings
+        if s.inventory_enabled:
+            self.inventory = InventoryLink(
+                app,
+                s,
+                bootstrap,
+                self.sender,
+                InventoryMetrics(metrics.registry),
+                contract_streams(input_streams(s), contracts),
+                embedder=model_of(engines),
+            )
+            self.inventory.install()
+            reported_findings = CountedFindings(self.findings, self.inventory)
         self.reporter = FindingsReporter(
-            self.findings,
+            reported_findings,
             self.quality,
             QualityMetrics(metrics.registry),
             engines=engines,
@@ -142,6 +168,8 @@ class StreamGuardApp:
             s.topic_behavior: Route("behavior", s.topic_behavior_clean),
             s.topic_product: Route("product", s.topic_product_clean, catalogue_writer.apply),
         }
+        for contract in contracts.new_streams():  # a contract's own topic, same flow
+            routes[str(contract.topic)] = Route(contract.stream, str(contract.clean_topic))
         self.intake: BatchIntake | None = None
         # Recovery and the flow call each other (gap fills run through the flow; the
         # flow's ledger step starts gap fills): the lambdas close the loop at run time.
@@ -170,6 +198,7 @@ class StreamGuardApp:
             reporter=self.reporter,
             metrics=metrics,
             recommender=self.recommender,
+            inventory=self.inventory,
         )
         for topic, route in routes.items():
             self._add_agent(topic, route)
@@ -258,11 +287,19 @@ def build_app(
     engines: EngineGroup | None = None,
     alerts: AlertManager | None = None,
     collector: CollectionTimer | None = None,
+    contracts: ContractSet | None = None,
 ) -> StreamGuardApp:
     """Create the Faust app for ``bootstrap`` (``host:port[,host:port]``), with the drift
     engines, alert manager and garbage-collector timer the worker started (any may be
-    left out)."""
+    left out), under ``contracts`` (if any)."""
     health.require("assigned", "broker")
     return StreamGuardApp(
-        settings, bootstrap, metrics, health, engines=engines, alerts=alerts, collector=collector
+        settings,
+        bootstrap,
+        metrics,
+        health,
+        engines=engines,
+        alerts=alerts,
+        collector=collector,
+        contracts=contracts,
     )

@@ -93,4 +93,4 @@ class HealthTick:
             self.metrics.observe_collector(self.collector)
         for scorer in self.scorers.values():
             scorer.tick()  # closes windows on quiet streams
-        await self.reporter.report("behavior", "product")
+        await self.reporter.report(*self.scorers)  # contracts' streams too

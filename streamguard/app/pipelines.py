@@ -14,12 +14,15 @@ from typing import Any
 
 from streamguard.app.tables import ChangelogBuffer, TableCatalogue, TablePartitionStore
 from streamguard.config import Settings
+from streamguard.contracts.contract import ContractSet
+from streamguard.inventory.live import StreamSpec
 from streamguard.pipeline import RecordPipeline, StreamName
 from streamguard.quality.scorer import QualityScorer
 from streamguard.validate.dedupe import DedupeBudget, DedupeIndex
+from streamguard.validate.pii_policy import PiiPolicy
 from streamguard.wiring import EngineGroup, pipeline_observers
 
-__all__ = ["PartitionPipelines"]
+__all__ = ["PartitionPipelines", "contract_streams"]
 
 
 class PartitionPipelines:
@@ -39,8 +42,11 @@ class PartitionPipelines:
         catalogue: TableCatalogue,
         scorers: Mapping[str, QualityScorer],
         engines: EngineGroup | None,
+        contracts: ContractSet | None = None,
     ) -> None:
         self.settings = settings
+        self.contracts = contracts if contracts is not None else ContractSet({})
+        self._pii_policies = self.contracts.pii_policies(settings.pii_policy)
         self.dedupe_tables = dedupe_tables
         self.budget = budget
         self.changelog = changelog
@@ -49,7 +55,7 @@ class PartitionPipelines:
         self.engines = engines
         self._pipelines: dict[tuple[str, int], RecordPipeline] = {}
 
-    def get(self, stream: StreamName, topic: str, partition: int) -> RecordPipeline:
+    def get(self, stream: StreamName | str, topic: str, partition: int) -> RecordPipeline:
         """The pipeline of ``topic[partition]`` (a source topic of ``stream``)."""
         pipeline = self._pipelines.get((topic, partition))
         if pipeline is None:
@@ -62,7 +68,7 @@ class PartitionPipelines:
         if pipeline is not None and pipeline.dedupe is not None:
             self.budget.leave(pipeline.dedupe)
 
-    def _build(self, stream: StreamName, topic: str, partition: int) -> RecordPipeline:
+    def _build(self, stream: StreamName | str, topic: str, partition: int) -> RecordPipeline:
         s = self.settings
         dedupe = DedupeIndex(
             s.dedupe_window_s,
@@ -77,7 +83,24 @@ class PartitionPipelines:
             dedupe=dedupe,
             catalogue=self.catalogue if stream == "behavior" else None,
             observers=pipeline_observers(
-                drift=self.engines[stream] if self.engines is not None else None,
+                drift=self.engines.get(stream) if self.engines is not None else None,
                 quality=self.scorers[stream],
             ),
+            pii_policy=PiiPolicy.for_stream(self._pii_policies, stream),
+            contract=self.contracts.get(stream),
         )
+
+
+def contract_streams(
+    streams: Mapping[str, StreamSpec], contracts: ContractSet
+) -> dict[str, StreamSpec]:
+    """The live inventory's input streams with the contracts' streams: a new stream's
+    topic, and for every stream under a contract the fields the contract declares."""
+    merged = dict(streams)
+    for contract in contracts.values():
+        shipped = merged.get(contract.stream)
+        source = shipped.source if shipped is not None else str(contract.topic)
+        merged[contract.stream] = StreamSpec(
+            source, contract.schema_version, frozenset(contract.fields)
+        )
+    return merged

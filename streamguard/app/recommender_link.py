@@ -60,7 +60,7 @@ class RecommenderLink:
         self._publishing: asyncio.Future[None] | None = None
 
     def learn(
-        self, stream: StreamName, records: list[SourceRecord], outcomes: list[Outcome]
+        self, stream: StreamName | str, records: list[SourceRecord], outcomes: list[Outcome]
     ) -> None:
         """Hand the recommender a batch whose outputs are acknowledged.
 

@@ -67,17 +67,18 @@ class FindingsReporter:
         self._clock = clock
         self._reported: dict[str, tuple[float, frozenset[str]]] = {}
 
-    async def report(self, *streams: StreamName) -> None:
+    async def report(self, *streams: StreamName | str) -> None:
         """Export the monitors' scores; publish their findings and signal states."""
         findings: list[dict[str, Any]] = []
-        signals: dict[StreamName, list[Signal]] = {}
+        signals: dict[str, list[Signal]] = {}
         for stream in streams:
             scorer = self.scorers[stream]
             self.quality_metrics.observe(scorer.snapshot())
             held = list(scorer.active_signals())
-            if self.engines is not None:
-                findings += [f.as_dict() for f in self.engines[stream].drain_findings()]
-                held += self.engines[stream].active_signals()
+            engine = self.engines.get(stream) if self.engines is not None else None
+            if engine is not None:  # none for a stream only a contract declares
+                findings += [f.as_dict() for f in engine.drain_findings()]
+                held += engine.active_signals()
             findings += scorer.drain_findings()
             signals[stream] = held
         if self.engines is not None:

@@ -18,6 +18,7 @@ from contextlib import ExitStack
 
 from streamguard.alerts import AlertManager
 from streamguard.config import Settings
+from streamguard.contracts import ContractError, ContractSet, load_contracts
 from streamguard.embed.base import Embedder
 from streamguard.embed.process import ProcessEmbedder
 from streamguard.observability.health import Health
@@ -41,9 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def topic_layout(settings: Settings) -> dict[str, int]:
-    """Every topic the worker reads or writes, with its partition count."""
-    names = (
+def topic_layout(settings: Settings, contracts: ContractSet | None = None) -> dict[str, int]:
+    """Every topic the worker reads or writes, with its partition count (with the
+    source and clean topics of the new streams ``contracts`` declare)."""
+    names: tuple[str, ...] = (
         settings.topic_behavior,
         settings.topic_product,
         settings.topic_behavior_clean,
@@ -52,7 +54,10 @@ def topic_layout(settings: Settings) -> dict[str, int]:
         settings.topic_findings,
         settings.topic_incidents,
         settings.topic_recommendations,
+        settings.topic_inventory,
     )
+    for contract in (contracts or ContractSet({})).new_streams():
+        names += (str(contract.topic), str(contract.clean_topic))
     return dict.fromkeys(names, settings.partitions)
 
 
@@ -61,6 +66,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from streamguard.devtools.broker import EmbeddedBroker
     from streamguard.kafka.admin import create_topics
 
+    try:  # an invalid contract stops the worker before anything starts
+        contracts = load_contracts(settings.contracts)
+    except ContractError as exc:
+        print("streamguard worker: invalid contract, not starting:", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return 2
+    for line in contracts.unsupported():
+        log.warning("contract rule not evaluated: %s", line)
     with ExitStack() as stack:
         if settings.is_embedded:
             broker = EmbeddedBroker()
@@ -75,8 +89,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             mismatches = asyncio.run(
                 create_topics(
                     bootstrap,
-                    topic_layout(settings),
-                    compacted={settings.topic_recommendations, settings.topic_incidents},
+                    topic_layout(settings, contracts),
+                    compacted={
+                        settings.topic_recommendations,
+                        settings.topic_incidents,
+                        settings.topic_inventory,
+                    },
                     replication_factor=settings.replication_factor,
                     **options,
                 )
@@ -116,7 +134,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         threading.Thread(
             target=_load_model, args=(embedder, health), name="streamguard-model", daemon=True
         ).start()
-        return _run_faust(settings, bootstrap, metrics, health, engines, alerts)
+        return _run_faust(settings, bootstrap, metrics, health, engines, alerts, server, contracts)
     return 0  # pragma: no cover (ExitStack does not swallow)
 
 
@@ -139,6 +157,8 @@ def _run_faust(
     health: Health,
     engines: EngineGroup,
     alerts: AlertManager,
+    server: MetricsServer | None = None,
+    contracts: ContractSet | None = None,
 ) -> int:
     import faust  # here, not at the top: `streamguard check` should not pay for it
 
@@ -152,7 +172,10 @@ def _run_faust(
         engines=engines,
         alerts=alerts,
         collector=CollectionTimer().install(),
+        contracts=contracts,
     )
+    if server is not None and guard.inventory is not None:
+        server.add_json_route("/api/inventory", guard.inventory.api_body)
     worker = faust.Worker(
         guard.app,
         loglevel=settings.log_level,

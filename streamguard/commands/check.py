@@ -6,6 +6,10 @@ findings, from the same engine as the worker, run synchronously; ``--no-drift`` 
 it) and ``DIR/report.json`` and prints a human summary. The ``source`` of line *n* (0-based) is
 ``{"topic": "file:<name>", "partition": 0, "offset": n}``.
 
+``--contracts PATH`` runs the stream under its ODCS data contract
+(:mod:`streamguard.contracts`); ``--stream`` may then name a stream only a contract
+declares.
+
 Exit code 0 when it ran, whatever it found, unless a ``--fail-on`` condition holds
 (``quarantine>1%``, ``finding``, ``quality<0.9``, ... see :mod:`streamguard.quality.gate`):
 then 1, naming each condition that failed. 2 when it could not run.
@@ -16,86 +20,53 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from streamguard.commands.contract_options import (
+    add_contracts_argument,
+    command_contracts,
+    stream_contract,
+)
+from streamguard.commands.file_input import (
+    InMemoryCatalogue,
+    StreamClock,
+    iter_lines,
+    load_catalogue,
+)
 from streamguard.config import Settings
-from streamguard.events.records import Outcome, SourcePosition
+from streamguard.contracts.contract import ContractSet
+from streamguard.events.records import SourcePosition
 from streamguard.pipeline import RecordPipeline, StreamName
 from streamguard.quality import QualitySnapshot
 from streamguard.quality.gate import Condition, parse_condition
 from streamguard.quality.tally import RunTally
 from streamguard.report import DriftSeries
 from streamguard.validate.dedupe import DedupeIndex
+from streamguard.validate.pii_policy import PiiPolicy
 from streamguard.wiring import build_anomaly_stamp, build_scorers, pipeline_observers
 
 if TYPE_CHECKING:
     from streamguard.embed.base import Embedder
     from streamguard.events.findings import Finding
 
-__all__ = ["CheckResult", "add_arguments", "check_file", "format_summary", "run"]
+__all__ = [
+    "CheckResult",
+    "InMemoryCatalogue",
+    "StreamClock",
+    "add_arguments",
+    "check_file",
+    "format_summary",
+    "iter_lines",
+    "load_catalogue",
+    "run",
+]
 
 PROGRESS_EVERY_S = 5.0
 #: Records between two samples of the drift statistics for ``--html``'s plots.
 SERIES_EVERY = 100
-
-
-class InMemoryCatalogue:
-    """Latest clean product per product_id, built from a product file."""
-
-    def __init__(self) -> None:
-        self._products: dict[str, dict[str, Any]] = {}
-
-    def __len__(self) -> int:
-        return len(self._products)
-
-    def get(self, product_id: str) -> Mapping[str, Any] | None:
-        """The latest clean product record, or None."""
-        return self._products.get(product_id)
-
-    def apply(self, record: dict[str, Any]) -> None:
-        """Upsert or delete from a clean product record."""
-        if record.get("op") == "delete":
-            self._products.pop(record["product_id"], None)
-        else:
-            self._products[record["product_id"]] = record
-
-
-class StreamClock:
-    """ "Now" for a file: the newest event time seen so far (wall time before the first).
-
-    Timeliness of a historical file is judged against the file's own time, not today's:
-    an event is late when it is older than the newest one by more than the allowance.
-    Runs as a pipeline observer placed before the quality scorer.
-
-    >>> clock = StreamClock()
-    >>> clock.on_clean({"ts": "2026-01-01T00:00:10.000Z"}, None)  # type: ignore[arg-type]
-    >>> clock.on_clean({"ts": "2026-01-01T00:00:05.000Z"}, None)  # type: ignore[arg-type]
-    >>> clock() == datetime.fromisoformat("2026-01-01T00:00:10+00:00").timestamp()
-    True
-    """
-
-    def __init__(self) -> None:
-        self._latest: float | None = None
-
-    def __call__(self) -> float:
-        return time.time() if self._latest is None else self._latest
-
-    def on_decoded(self, record: dict[str, Any], source: SourcePosition) -> None:
-        """Not needed: clean records carry a normalised ``ts``."""
-
-    def on_clean(self, record: dict[str, Any], source: SourcePosition) -> None:
-        """Advance to this record's event time if it is the newest."""
-        moment = datetime.fromisoformat(record["ts"]).timestamp()
-        if self._latest is None or moment > self._latest:
-            self._latest = moment
-
-    def on_outcome(self, outcome: Outcome) -> None:
-        """Not needed."""
 
 
 class CheckResult:
@@ -144,24 +115,6 @@ class CheckResult:
         return report
 
 
-def iter_lines(fh: IO[bytes]) -> Iterator[bytes]:
-    """Lines without their line ending; a final empty line (trailing newline) is no record."""
-    for line in fh:
-        yield line[:-2] if line.endswith(b"\r\n") else line.rstrip(b"\n")
-
-
-def load_catalogue(path: Path, max_record_bytes: int) -> InMemoryCatalogue:
-    """Run a product JSON-lines file through the product pipeline; keep the clean ones."""
-    catalogue = InMemoryCatalogue()
-    pipeline = RecordPipeline("product", max_record_bytes=max_record_bytes)
-    with path.open("rb") as fh:
-        for offset, line in enumerate(iter_lines(fh)):
-            outcome = pipeline.process(line, SourcePosition(f"file:{path.name}", 0, offset))
-            if outcome.record is not None:
-                catalogue.apply(outcome.record)
-    return catalogue
-
-
 def check_file(
     path: Path,
     stream: StreamName,
@@ -173,30 +126,40 @@ def check_file(
     drift: bool = True,
     embedder: Embedder | None = None,
     series: DriftSeries | None = None,
+    contracts: ContractSet | None = None,
 ) -> CheckResult:
     """Run the pipeline over ``path``, writing clean/quarantine/report files to ``out_dir``.
 
     With ``drift`` the drift and anomaly engine runs too (``embedder``: an already loaded
     model instead of ``settings.model``) and ``findings.jsonl`` is written. ``series``
     collects the drift statistics every :data:`SERIES_EVERY` records (for ``--html``).
+    ``contracts``: the stream's contract (if any) replaces its shipped rules; a stream
+    only a contract declares gets the drift engine and anomaly score on the fields its
+    schema declares (:mod:`streamguard.contracts.drift_fields`).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    contracts = contracts if contracts is not None else ContractSet({})
+    contract = contracts.get(stream)
     engine = None
     if drift:
         from streamguard.wiring import build_engines
 
-        engine = build_engines(settings, [stream], synchronous=True, embedder=embedder)[stream]
+        engine = build_engines(
+            settings, [stream], synchronous=True, embedder=embedder, contracts=contracts
+        )[stream]
     # Without the drift engine, the anomaly score alone: _dq.anomaly_score is a number in
     # every clean record (DESIGN.md), with or without --no-drift.
-    scoring = engine if engine is not None else build_anomaly_stamp(settings, stream)
+    scoring = engine if engine is not None else build_anomaly_stamp(settings, stream, contracts)
     clock = StreamClock()
-    scorer = build_scorers(settings, catalogue=catalogue, clock=clock)[stream]
+    scorer = build_scorers(settings, catalogue=catalogue, contracts=contracts, clock=clock)[stream]
     pipeline = RecordPipeline(
         stream,
         max_record_bytes=settings.max_record_bytes,
         dedupe=DedupeIndex(settings.dedupe_window_s, settings.dedupe_max_entries),
         catalogue=catalogue,
         observers=pipeline_observers(drift=scoring, quality=scorer, clock=clock),
+        pii_policy=PiiPolicy.for_stream(contracts.pii_policies(settings.pii_policy), stream),
+        contract=contract,
     )
     tally = RunTally(stream)
     topic = f"file:{path.name}"
@@ -302,8 +265,13 @@ def format_summary(result: CheckResult, source_name: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``streamguard check``."""
     parser.add_argument("file", type=Path, help="JSON-lines file, one raw message value a line")
-    parser.add_argument("--stream", choices=("behavior", "product"), default="behavior")
+    parser.add_argument(
+        "--stream",
+        default="behavior",
+        help="behavior, product, or a stream a --contracts file declares",
+    )
     parser.add_argument("--out", type=Path, default=Path("streamguard-check"), help="output dir")
+    add_contracts_argument(parser)
     parser.add_argument(
         "--catalogue",
         type=Path,
@@ -358,12 +326,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    contracts = command_contracts(getattr(args, "contracts", None), "check")
+    if contracts is None:
+        return 2
+    known, _ = stream_contract(contracts, args.stream, "check")
+    if not known:
+        return 2
     catalogue = None
     html: Path | None = getattr(args, "html", None)
     series = DriftSeries() if html is not None else None
     try:
         if args.catalogue is not None:
-            catalogue = load_catalogue(args.catalogue, settings.max_record_bytes)
+            catalogue = load_catalogue(
+                args.catalogue, settings.max_record_bytes, contracts.get("product")
+            )
             print(f"catalogue: {len(catalogue):,} products from {args.catalogue}", file=sys.stderr)
         result = check_file(
             path,
@@ -374,6 +350,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             progress=sys.stderr,
             drift=drift,
             series=series,
+            contracts=contracts,
         )
         if html is not None:
             from streamguard.commands.check_html import write_html

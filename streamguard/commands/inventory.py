@@ -3,7 +3,8 @@
 Profiles every line (non-JSON lines and non-objects are counted, not fatal) with
 :class:`~streamguard.inventory.StreamProfile`, writes ``DIR/inventory.json`` and prints one
 row per field. ``--stream behavior|product`` marks which fields the stream's schema
-declares; any other name is just the stream's name (default: the file's stem).
+declares (``--contracts PATH``: the fields the stream's contract declares); any other
+name is just the stream's name (default: the file's stem).
 ``--embed`` also tags fields by meaning with the configured embedding model
 (``STREAMGUARD_MODEL``; one embedding per field, not per record).
 
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from streamguard.commands.contract_options import add_contracts_argument, command_contracts
+from streamguard.contracts.contract import StreamContract
 from streamguard.inventory import StreamProfile, Tagger
 
 if TYPE_CHECKING:
@@ -45,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also tag fields by meaning with the embedding model (STREAMGUARD_MODEL)",
     )
+    add_contracts_argument(parser)
 
 
 def _declared(stream: str) -> frozenset[str] | None:
@@ -56,13 +60,19 @@ def _declared(stream: str) -> frozenset[str] | None:
     return frozenset(model.model_fields)
 
 
-def profile_file(path: Path, stream: str, max_record_bytes: int = 1 << 20) -> StreamProfile:
-    """A profile of every line of ``path`` (lines longer than the limit count as invalid)."""
+def profile_file(
+    path: Path,
+    stream: str,
+    max_record_bytes: int = 1 << 20,
+    contract: StreamContract | None = None,
+) -> StreamProfile:
+    """A profile of every line of ``path`` (lines longer than the limit count as invalid);
+    with a ``contract``, ``in_schema`` says whether the contract declares a field."""
     profile = StreamProfile(
         stream,
         source=f"file:{path.name}",
-        schema=_SCHEMAS.get(stream),
-        declared=_declared(stream),
+        schema=contract.schema_version if contract is not None else _SCHEMAS.get(stream),
+        declared=frozenset(contract.fields) if contract is not None else _declared(stream),
     )
     with path.open("rb") as lines:
         for line in lines:
@@ -120,13 +130,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"streamguard inventory: {path}: no such file", file=sys.stderr)
         return 2
     stream = args.stream or path.stem
+    contracts = command_contracts(getattr(args, "contracts", None), "inventory")
+    if contracts is None:
+        return 2
     tagger = Tagger()
     if getattr(args, "embed", False):
         from streamguard.wiring import build_embedder
 
         tagger = Tagger(build_embedder(settings))
     try:
-        profile = profile_file(path, stream, settings.max_record_bytes)
+        profile = profile_file(path, stream, settings.max_record_bytes, contracts.get(stream))
         snapshot = profile.snapshot(tagger)
         inventory = {
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),

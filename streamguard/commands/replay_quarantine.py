@@ -33,11 +33,16 @@ from typing import IO, Any
 
 import orjson
 
-from streamguard.commands.check import InMemoryCatalogue, StreamClock, iter_lines, load_catalogue
 from streamguard.commands.contract_options import (
     add_contracts_argument,
     command_contracts,
     stream_contract,
+)
+from streamguard.commands.file_input import (
+    InMemoryCatalogue,
+    StreamClock,
+    iter_lines,
+    load_catalogue,
 )
 from streamguard.config import Settings
 from streamguard.contracts.contract import ContractSet
@@ -87,7 +92,6 @@ def pipeline_factory(
 
     def build(stream: str) -> RecordPipeline:
         contract = contracts.get(stream)
-        new_stream = contract is not None and not contract.shipped
         clock = StreamClock()
         stream_catalogue = catalogue if stream == "behavior" else None
         scorers = build_scorers(
@@ -99,7 +103,7 @@ def pipeline_factory(
             dedupe=DedupeIndex(settings.dedupe_window_s, settings.dedupe_max_entries),
             catalogue=stream_catalogue,
             observers=pipeline_observers(
-                drift=None if new_stream else build_anomaly_stamp(settings, stream),
+                drift=build_anomaly_stamp(settings, stream, contracts),
                 quality=scorers[stream],
                 clock=clock,
             ),

@@ -1,9 +1,11 @@
-"""The worker's small HTTP server: /metrics, /healthz and /readyz, off the event loop."""
+"""The worker's small HTTP server: /metrics, /healthz and /readyz, off the event loop;
+JSON documents added with :meth:`MetricsServer.add_json_route` (``/api/inventory``)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -22,6 +24,8 @@ class MetricsServer:
     def __init__(self, host: str, port: int, metrics: WorkerMetrics, health: Health) -> None:
         registry, health_ref = metrics.registry, health
         ready_gauge = metrics.ready
+        self._routes: dict[str, Callable[[], bytes]] = {}
+        routes = self._routes
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -38,6 +42,8 @@ class MetricsServer:
                         f"{k} {'ok' if v else 'waiting'}\n" for k, v in conditions.items()
                     )
                     self._send(200 if ok else 503, body.encode())
+                elif path in routes:
+                    self._send(200, routes[path](), "application/json")
                 else:
                     self._send(404, b"not found\n")
 
@@ -56,6 +62,10 @@ class MetricsServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="streamguard-http", daemon=True
         )
+
+    def add_json_route(self, path: str, body: Callable[[], bytes]) -> None:
+        """Serve ``body()`` (JSON bytes, called on the server's threads) at ``path``."""
+        self._routes[path] = body
 
     @property
     def port(self) -> int:

@@ -84,8 +84,12 @@ class Completeness:
         *,
         fading_factor: float = DEFAULT_FADING_FACTOR,
         required_weight: float = 2.0,
+        fields: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
     ) -> None:
-        applicable_fields(stream, {})  # validates the stream name
+        # ``fields``: (required, optional) of a stream declared by a data contract.
+        self._fixed = fields
+        if fields is None:
+            applicable_fields(stream, {})  # validates the stream name
         if required_weight <= 0:
             raise ValueError("required_weight must be > 0")
         self.stream = stream
@@ -101,6 +105,8 @@ class Completeness:
         self._getters: dict[tuple[tuple[str, ...], tuple[str, ...]], itemgetter[Any]] = {}
 
     def _signature(self, record: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        if self._fixed is not None:
+            return self._fixed
         # Applicability depends on one enum field only: cache it per raw value.
         key = record.get("event_type" if self.stream == "behavior" else "op")
         if not isinstance(key, str):

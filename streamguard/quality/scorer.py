@@ -147,6 +147,9 @@ class QualityScorer:
         A corrected record's own validity score.
     detector_min_windows, detector_threshold, detector_min_drop
         Passed to every :class:`~streamguard.quality.DropDetector`.
+    fields
+        (required, optional) fields of a stream a data contract declares (completeness
+        of ``behavior`` and ``product`` knows their own).
     """
 
     def __init__(
@@ -167,6 +170,7 @@ class QualityScorer:
         detector_min_windows: int = 10,
         detector_threshold: float = 0.5,
         detector_min_drop: float = 0.05,
+        fields: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
     ) -> None:
         if set(weights) != set(DIMENSIONS) or any(w < 0 for w in weights.values()):
             raise ValueError(f"weights needs a weight >= 0 for each of {', '.join(DIMENSIONS)}")
@@ -184,7 +188,7 @@ class QualityScorer:
         self.detector_threshold = detector_threshold
         self.detector_min_drop = detector_min_drop
         self._clock = clock
-        self._completeness = Completeness(stream, fading_factor=fading_factor)
+        self._completeness = Completeness(stream, fading_factor=fading_factor, fields=fields)
         self._validity = Validity(fading_factor)
         self._uniqueness = Uniqueness(fading_factor)
         self._timeliness = Timeliness(

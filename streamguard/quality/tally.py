@@ -84,7 +84,7 @@ class RunTally:
         if record.get("op") == "delete":
             return  # a delete carries only the id: nothing is missing
         self.checked_for_gaps += 1
-        for name in GAP_FIELDS[self.stream]:
+        for name in GAP_FIELDS.get(self.stream, ()):
             if record.get(name) is None:
                 self.missing[name] += 1
         attributes = record.get("attributes")

@@ -45,6 +45,7 @@ class Topics:
     findings: str
     recommendations: str
     incidents: str
+    inventory: str
 
     @classmethod
     def unique(cls) -> Topics:
@@ -59,6 +60,7 @@ class Topics:
             findings=f"streamguard.findings.{run}",
             recommendations=f"recommendations.{run}",
             incidents=f"streamguard.incidents.{run}",
+            inventory=f"streamguard.inventory.{run}",
         )
 
     def env(self) -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamguard.commands.check import InMemoryCatalogue
+from streamguard.commands.file_input import InMemoryCatalogue
 from streamguard.events.models import BEHAVIOR_EVENT_TYPES, PLATFORMS, PRODUCT_OPS
 from streamguard.events.records import CORRECTION_RULES, SourcePosition
 from streamguard.pipeline import RecordPipeline, StreamName
