@@ -30,7 +30,7 @@ from markupsafe import Markup
 from streamguard.console import views
 from streamguard.console.prometheus import PrometheusSource, PromOverview
 from streamguard.console.store import ConsoleStore
-from streamguard.console.svg import Series, line_chart
+from streamguard.report.svg import Series, line_chart
 
 __all__ = ["BasicAuth", "ConsoleContext", "make_app"]
 

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from streamguard.report.series import Point
-from streamguard.report.svg import bar, line_chart
+from streamguard.report.svg import Series, bar, line_chart
 
 __all__ = ["render_check_report"]
 
@@ -140,7 +140,17 @@ def _findings(findings: Sequence[Mapping[str, Any]], curves: Mapping[str, list[P
             and (f.get("position") or {}).get("offset") is not None
             and (f.get("kind") == "schema_drift") == (detector == "schema")
         ]
-        chart = line_chart(points, markers=markers, title=name)
+        chart = line_chart(
+            [
+                Series("statistic", [(p[0], p[1]) for p in points], colour="#2563eb"),
+                Series("threshold", [(p[0], p[2]) for p in points], "#dc2626", dashed=True),
+            ],
+            markers=markers,
+            title=name,
+            width=520,
+            height=170,
+            time_axis=False,
+        )
         # A detector whose statistic never came near its threshold goes under "quiet".
         near = any(p[1] >= 0.5 * p[2] for p in points)
         (charts if markers or near else quiet).append(chart)

@@ -1,98 +1,188 @@
-"""Small SVG charts drawn on the server: no JavaScript, no network, opens anywhere.
+"""Charts as inline SVG, drawn on the server: no JavaScript, no network. The console's
+pages and ``check --html`` both draw with this module.
 
-:func:`line_chart` plots a statistic and its threshold over record position, with a
-marker where a finding fired; :func:`bar` is one horizontal share bar.
+:func:`line_chart` takes named series of ``(x, y)`` points (x in seconds since the epoch
+when ``time_axis``), an optional horizontal threshold line and vertical ``markers``
+(where a finding fired), and returns one ``<svg>`` element; :func:`bar` is one
+horizontal share bar. Every label is escaped.
 
->>> svg = line_chart([(0, 0.1, 0.5), (100, 0.7, 0.5)], markers=[100], title="title")
->>> svg.startswith("<svg") and svg.count("<polyline") == 2 and "<title>" in svg
+Examples
+--------
+>>> svg = line_chart([Series("drift", [(0, 0.1), (60, 0.5)])], threshold=0.3, title="p<&>")
+>>> svg.startswith("<svg") and "polyline" in svg and "threshold 0.3" in svg
+True
+>>> "p&lt;&amp;&gt;" in svg
+True
+>>> "no data" in line_chart([])
 True
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 
-__all__ = ["bar", "line_chart"]
+__all__ = ["PALETTE", "Series", "bar", "line_chart", "scale_ticks"]
 
-_STAT = "#2563eb"
-_THRESHOLD = "#dc2626"
-_MARKER = "#f59e0b"
+#: Colour of the n-th series (colour-blind friendly, Okabe-Ito).
+PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#f0e442")
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.3g}"
+@dataclass(frozen=True)
+class Series:
+    """One line: a name and its points; ``colour`` (default: the palette's next) and
+    ``dashed`` (e.g. a threshold that moves)."""
+
+    name: str
+    points: Sequence[tuple[float, float]]
+    colour: str | None = None
+    dashed: bool = False
+
+
+def scale_ticks(low: float, high: float, count: int = 4) -> list[float]:
+    """About ``count`` round tick values covering ``[low, high]``.
+
+    >>> scale_ticks(0, 1)
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    >>> scale_ticks(3, 3)
+    [3.0]
+    """
+    if not high > low:
+        return [float(low)]
+    raw = (high - low) / max(count, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    ticks = []
+    value = first
+    while value <= high + step * 1e-9:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def _label(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 10_000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _clock(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%H:%M:%S")
 
 
 def line_chart(
-    points: Sequence[tuple[float, float, float]],
+    series: Sequence[Series],
     *,
-    markers: Sequence[float] = (),
+    threshold: float | None = None,
     title: str = "",
-    width: int = 520,
-    height: int = 170,
-    x_label: str = "record",
+    y_label: str = "",
+    width: int = 640,
+    height: int = 200,
+    time_axis: bool = True,
+    y_min: float | None = None,
+    y_max: float | None = None,
+    markers: Sequence[float] = (),
 ) -> str:
-    """An SVG line chart of ``(x, statistic, threshold)`` points; ``markers`` are x values
-    drawn as vertical lines (where a finding fired). Empty ``points`` draw an empty frame."""
-    left, right, top, bottom = 48, 24, 22, 28
+    """An SVG line chart of ``series`` (see the module docs)."""
+    left, right, top, bottom = 56, 12, 24, 28
     plot_w, plot_h = width - left - right, height - top - bottom
-    xs = [p[0] for p in points] + list(markers)
-    ys = [v for p in points for v in (p[1], p[2])]
-    x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
-    y0, y1 = (min(0.0, min(ys)), max(ys)) if ys else (0.0, 1.0)
-    x1 = x1 if x1 > x0 else x0 + 1
-    y1 = y1 * 1.05 if y1 > y0 else y0 + 1
+    points = [p for s in series for p in s.points if math.isfinite(p[0]) and math.isfinite(p[1])]
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title or y_label or "chart")}">'
+        f"<title>{escape(title or y_label or 'chart')}</title>"
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fff"/>'
+        f'<text x="{left}" y="16" class="chart-title" font-size="13" '
+        f'font-weight="600" fill="#222">{escape(title)}</text>'
+    )
+    if not points:
+        return (
+            head + f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" fill="#888" '
+            'font-size="12">no data yet</text></svg>'
+        )
+    xs = [p[0] for p in points] + [m for m in markers if math.isfinite(m)]
+    ys = [p[1] for p in points] + ([threshold] if threshold is not None else [])
+    x0, x1 = min(xs), max(xs)
+    lo = min(ys) if y_min is None else y_min
+    hi = max(ys) if y_max is None else y_max
+    if hi <= lo:
+        lo, hi = lo - 0.5 if lo else 0.0, hi + 0.5 if hi else 1.0
+    if x1 <= x0:
+        x0, x1 = x0 - 1, x1 + 1
 
     def sx(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * plot_w
 
     def sy(y: float) -> float:
-        return top + plot_h - (y - y0) / (y1 - y0) * plot_h
+        return top + plot_h - (y - lo) / (hi - lo) * plot_h
 
-    def polyline(values: list[tuple[float, float]], colour: str, dash: str = "") -> str:
-        coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in values)
-        style = f' stroke-dasharray="{dash}"' if dash else ""
-        return (
-            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{style} points="{coords}"/>'
-        )
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" class="chart">',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#f8fafc" '
-        'stroke="#cbd5e1"/>',
-        f'<text x="{left}" y="14" font-size="12" fill="#0f172a">{escape(title)}</text>',
-    ]
-    for frac in (0.0, 0.5, 1.0):
-        y = y0 + frac * (y1 - y0)
+    parts = [head]
+    for tick in scale_ticks(lo, hi):
+        y = sy(tick)
         parts.append(
-            f'<text x="{left - 4}" y="{sy(y) + 4:.1f}" font-size="10" text-anchor="end" '
-            f'fill="#475569">{_fmt(y)}</text>'
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+            'stroke="#e6e6e6"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
+            f'fill="#555">{escape(_label(tick))}</text>'
         )
-        x = x0 + frac * (x1 - x0)
+    for x, anchor in ((x0, "start"), ((x0 + x1) / 2, "middle"), (x1, "end")):
+        text = _clock(x) if time_axis else _label(x)
         parts.append(
-            f'<text x="{sx(x):.1f}" y="{height - 12}" font-size="10" text-anchor="middle" '
-            f'fill="#475569">{x:,.0f}</text>'
+            f'<text x="{sx(x):.1f}" y="{height - 8}" text-anchor="{anchor}" font-size="11" '
+            f'fill="#555">{escape(text)}</text>'
         )
     parts.append(
-        f'<text x="{left + plot_w}" y="{height - 1}" font-size="10" text-anchor="end" '
-        f'fill="#475569">{escape(x_label)}</text>'
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        'stroke="#999"/>'
     )
-    for x in markers:
+    if threshold is not None:
+        y = sy(threshold)
+        label_y = y + 13 if y - top < 16 else y - 4  # below the line near the title
         parts.append(
-            f'<line x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{top}" y2="{top + plot_h}" '
-            f'stroke="{_MARKER}" stroke-width="2"><title>finding at {_fmt(x)}</title></line>'
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+            'stroke="#c00" stroke-dasharray="5 4"/>'
+            f'<text x="{left + 4}" y="{label_y:.1f}" text-anchor="start" '
+            f'font-size="11" fill="#c00">threshold {escape(_label(threshold))}</text>'
         )
-    if points:
-        parts.append(polyline([(p[0], p[2]) for p in points], _THRESHOLD, "4 3"))
-        parts.append(polyline([(p[0], p[1]) for p in points], _STAT))
+    for x in markers:
+        if math.isfinite(x):
+            parts.append(
+                f'<line class="marker" x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{top}" '
+                f'y2="{top + plot_h}" stroke="#f59e0b" stroke-width="2">'
+                f"<title>finding at {escape(_label(x))}</title></line>"
+            )
+    legend_x = width - right
+    for i, line in enumerate(series):
+        colour = line.colour or PALETTE[i % len(PALETTE)]
+        good = [p for p in line.points if math.isfinite(p[0]) and math.isfinite(p[1])]
+        if not good:
+            continue
+        coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in good)
+        dash = ' stroke-dasharray="5 4"' if line.dashed else ""
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{coords}">'
+            f"<title>{escape(line.name)}</title></polyline>"
+        )
+        if len(good) == 1:
+            x, y = good[0]
+            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>')
+        if len(series) > 1:
+            parts.append(
+                f'<text x="{legend_x - 110 * i}" y="16" text-anchor="end" '
+                f'font-size="11" fill="{colour}">{escape(line.name[:24])}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def bar(share: float, *, colour: str = _STAT, width: int = 160, height: int = 12) -> str:
+def bar(share: float, *, colour: str = PALETTE[0], width: int = 160, height: int = 12) -> str:
     """A horizontal bar filled to ``share`` (clipped to 0..1).
 
     >>> 'width="80.0"' in bar(0.5)

@@ -7,7 +7,7 @@ import re
 import orjson
 
 from streamguard.report import DriftSeries, render_check_report, sample_quarantine
-from streamguard.report.svg import line_chart
+from streamguard.report.svg import Series, line_chart
 
 
 def test_series_stays_bounded_and_spans_the_whole_run() -> None:
@@ -20,8 +20,17 @@ def test_series_stays_bounded_and_spans_the_whole_run() -> None:
     assert [p[0] for p in curve] == sorted(p[0] for p in curve)
 
 
-def test_chart_scales_points_into_the_frame() -> None:
-    svg = line_chart([(0, 0.0, 0.5), (1_000, 2.0, 0.5)], markers=[500], title="t")
+def test_chart_draws_a_moving_threshold_and_finding_markers_inside_the_frame() -> None:
+    svg = line_chart(
+        [
+            Series("statistic", [(0, 0.0), (1_000, 2.0)]),
+            Series("threshold", [(0, 0.5), (1_000, 0.5)], dashed=True),
+        ],
+        markers=[500],
+        title="t",
+        width=520,
+        time_axis=False,
+    )
     coords = [
         float(v)
         for points in re.findall(r'points="([^"]+)"', svg)
@@ -29,7 +38,8 @@ def test_chart_scales_points_into_the_frame() -> None:
         for v in pair.split(",")
     ]
     assert coords and all(0 <= v <= 520 for v in coords)
-    assert svg.count("<line") == 1  # the finding marker
+    assert svg.count('class="marker"') == 1  # the finding marker
+    assert svg.count("<polyline") == 2 and svg.count("stroke-dasharray") == 1
 
 
 def quarantine_line(offset: int, code: str, raw: str) -> bytes:

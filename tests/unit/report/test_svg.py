@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 
-from streamguard.console.svg import Series, line_chart, scale_ticks
+from streamguard.report.svg import Series, line_chart, scale_ticks
 
 
 def test_chart_is_well_formed_svg_with_one_polyline_per_series() -> None:
