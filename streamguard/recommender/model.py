@@ -49,6 +49,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from streamguard.recommender._events import interaction
+from streamguard.recommender.availability import CatalogueAvailability
 from streamguard.recommender.params import RecommenderConfig
 from streamguard.recommender.popularity import PopularityRanking
 from streamguard.recommender.user import UserState
@@ -68,7 +69,7 @@ _CANDIDATE_SLACK = 2.0
 _BLEND_DEPTH = 3
 
 
-class CooccurrenceRecommender:
+class CooccurrenceRecommender(CatalogueAvailability):
     """Online top-K recommender: ``learn_one(event)``, ``recommend(user_id, k)``."""
 
     def __init__(self, config: RecommenderConfig | None = None) -> None:
@@ -222,28 +223,9 @@ class CooccurrenceRecommender:
                     del scores[weakest]
 
     # ------------------------------------------------------------------ catalogue
-    def update_product(self, record: Mapping[str, Any]) -> None:
-        """Apply a clean product record: delete or ``stock <= 0`` hides it, else shows it."""
-        product_id = record.get("product_id")
-        if not isinstance(product_id, str) or not product_id:
-            raise ValueError("product record without a product_id")
-        stock = record.get("stock")
-        out_of_stock = isinstance(stock, int | float) and not isinstance(stock, bool) and stock <= 0
-        if record.get("op") == "delete" or out_of_stock:
-            self.remove_product(product_id)
-        else:
-            self._unavailable.pop(product_id, None)
-
-    def remove_product(self, product_id: str) -> None:
-        """Never recommend ``product_id`` (deleted, out of stock or quarantined)."""
-        self._unavailable.pop(product_id, None)
-        self._unavailable[product_id] = None
-        if len(self._unavailable) > self.config.max_unavailable:
-            del self._unavailable[next(iter(self._unavailable))]
-
-    def is_available(self, product_id: str) -> bool:
-        """False for products the catalogue marked unavailable."""
-        return product_id not in self._unavailable
+    @property
+    def _max_unavailable(self) -> int:
+        return self.config.max_unavailable
 
     # ------------------------------------------------------------------ answering
     def recommend(
