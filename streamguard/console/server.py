@@ -1,7 +1,8 @@
 """Wiring and running the console: settings -> store + topic reader + app, served.
 
 :func:`build_app` makes the application for a broker (the reader runs as the app's
-background task, restarted with back-off if the broker goes away); :class:`ConsoleServer`
+background task, restarted with back-off if the broker goes away; ``/healthz`` says
+whether it follows the topics); :class:`ConsoleServer`
 serves it on ``host:port`` in a thread of its own (``streamguard demo``, tests) and
 :func:`serve` in the foreground until a signal (``streamguard console``).
 """
@@ -18,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from streamguard.config import Settings
+from streamguard.console.health import ReaderHealth
 from streamguard.console.prometheus import PrometheusSource
 from streamguard.console.store import ConsoleStore, TopicRoles
 from streamguard.console.web import BasicAuth, make_app
@@ -82,9 +84,12 @@ def build_app(
     auth: BasicAuth | None = None,
     store: ConsoleStore | None = None,
     windows: Mapping[str, int | None] | None = None,
+    health: ReaderHealth | None = None,
 ) -> web.Application:
-    """The console app reading ``roles``' topics from ``bootstrap``."""
+    """The console app reading ``roles``' topics from ``bootstrap``; ``health`` hears of
+    the reader's attempts and failures (a fresh one by default)."""
     store = store or ConsoleStore(roles)
+    health = health if health is not None else ReaderHealth()
     options = dict(client_options or {})
     wanted = dict(windows or windows_for(roles))
 
@@ -101,15 +106,18 @@ def build_app(
     async def follow() -> None:
         delay = 1.0
         while True:
+            reader = RecentReader(bootstrap, wanted, **options)
+            health.reading(reader)
             try:
-                await RecentReader(bootstrap, wanted, **options).run(on_record)
+                await reader.run(on_record)
             except Exception as exc:
                 log.warning("console: reading the topics failed (%s); again in %.0f s", exc, delay)
+                health.failed(exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
     prometheus = PrometheusSource(prometheus_url) if prometheus_url else None
-    return make_app(store, prometheus=prometheus, auth=auth, background=follow)
+    return make_app(store, prometheus=prometheus, auth=auth, background=follow, health=health)
 
 
 async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:

@@ -157,6 +157,9 @@ class ConsoleStore:
         self.recommendations: deque[dict[str, Any]] = deque(maxlen=recommendations)
         self.undecodable = 0
         self.latest_s = 0.0
+        #: Per topic of the roles: the newest record's timestamp (seconds) read from it.
+        self.topic_latest_s: dict[str, float] = {}
+        self._role_topics = frozenset(self.topics())
 
     # --- intake ---------------------------------------------------------------------------
 
@@ -171,6 +174,8 @@ class ConsoleStore:
     ) -> None:
         """Take one record of any of the roles' topics (others are ignored)."""
         self.latest_s = max(self.latest_s, timestamp_s)
+        if topic in self._role_topics:
+            self.topic_latest_s[topic] = max(self.topic_latest_s.get(topic, 0.0), timestamp_s)
         roles = self.roles
         position = Position(topic, partition, offset)
         text_key = key.decode("utf-8", "replace") if key is not None else None
@@ -320,6 +325,32 @@ class ConsoleStore:
             self.inventory[stream[:200]] = data
 
     # --- reads ----------------------------------------------------------------------------
+
+    def topics(self) -> list[str]:
+        """The topics the store takes (the roles'), in the roles' order."""
+        r = self.roles
+        names = (r.quarantine, r.findings, r.incidents, r.inventory, r.recommendations)
+        return list(dict.fromkeys(names))
+
+    def held(self) -> dict[str, int]:
+        """Records kept per topic of the roles (a quarantine record once, however many
+        of its pools keep it; the findings topic's signal-state records as the totals
+        kept per worker).
+
+        >>> store = ConsoleStore(TopicRoles(findings="f"))
+        >>> store.add("f", 0, 0, None, b'{"kind": "schema_drift", "stream": "s"}', 2.0)
+        >>> store.held()["f"], store.topic_latest_s
+        (1, {'f': 2.0})
+        """
+        quarantined = {id(e) for pool in self.quarantine.values() for e in pool}
+        quarantined.update(id(e) for pool in self.quarantine_by_reason.values() for e in pool)
+        r, out = self.roles, dict.fromkeys(self.topics(), 0)
+        out[r.quarantine] += len(quarantined)
+        out[r.findings] += len(self.findings) + len(self.workers)
+        out[r.incidents] += len(self.incidents)
+        out[r.inventory] += len(self.inventory)
+        out[r.recommendations] += len(self.recommendations)
+        return out
 
     def streams(self) -> list[str]:
         """Every stream seen in any topic, sorted."""

@@ -5,7 +5,9 @@ and ``/api/incidents``, ...). Only GET (and HEAD) routes exist: there is nothing
 Parameters that cannot be used get a 400 with a message; HTML is rendered on the server
 by Jinja2 with autoescaping, charts are inline SVG, and the Content-Security-Policy
 forbids scripts altogether. Optional HTTP basic auth (:class:`BasicAuth`) guards every
-route but ``/healthz``; the password is compared in constant time and never logged.
+route but ``/healthz`` and ``/livez``; the password is compared in constant time and
+never logged. ``/healthz`` (the topic reader), ``/livez`` and ``/metrics`` are
+:mod:`~streamguard.console.ops`'s.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ from aiohttp import web
 from markupsafe import Markup
 
 from streamguard.console import views
+from streamguard.console.health import ReaderHealth
+from streamguard.console.ops import OPEN_PATHS, add_ops_routes, metrics_middleware
 from streamguard.console.prometheus import PrometheusSource, PromOverview
 from streamguard.console.store import ConsoleStore
+from streamguard.observability.console import ConsoleMetrics
 from streamguard.report.svg import Series, line_chart
 
 __all__ = ["BasicAuth", "ConsoleContext", "make_app"]
@@ -267,10 +272,6 @@ async def page_recommendations(request: web.Request) -> web.Response:
     return _render(request, "recommendations.html", model=model)
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
-
-
 # --- middlewares ----------------------------------------------------------------------------
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -311,7 +312,7 @@ async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse
 def _auth_middleware(auth: BasicAuth) -> Any:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path != "/healthz" and not auth.allows(request.headers.get("Authorization")):
+        if request.path not in OPEN_PATHS and not auth.allows(request.headers.get("Authorization")):
             raise web.HTTPUnauthorized(
                 text="401: authentication required\n",
                 headers={"WWW-Authenticate": 'Basic realm="streamguard console"'},
@@ -328,10 +329,15 @@ def make_app(
     auth: BasicAuth | None = None,
     clock: Callable[[], float] = time.time,
     background: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    health: ReaderHealth | None = None,
+    metrics: ConsoleMetrics | None = None,
 ) -> web.Application:
     """The console over ``store``; ``background`` (the topic reader) runs as a task for
-    the app's lifetime."""
-    middlewares: list[Any] = [_headers]
+    the app's lifetime, ``health`` says whether it follows the topics (``/healthz``;
+    without it the app is healthy), ``metrics`` (a fresh registry by default) are served
+    on ``/metrics``."""
+    metrics = metrics if metrics is not None else ConsoleMetrics()
+    middlewares: list[Any] = [metrics_middleware(metrics), _headers]
     if auth is not None:
         middlewares.append(_auth_middleware(auth))
     middlewares.append(_errors)
@@ -351,7 +357,7 @@ def make_app(
     app.router.add_get("/api/inventory", api_inventory)
     app.router.add_get("/api/quarantine", api_quarantine)
     app.router.add_get("/api/recommendations", api_recommendations)
-    app.router.add_get("/healthz", healthz)
+    add_ops_routes(app, store, metrics, health, clock)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         if prometheus is not None:

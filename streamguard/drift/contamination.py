@@ -14,11 +14,12 @@ few, and a sequential test lets the evidence add up:
   **not recur** within the next ``recur_window`` values of the field. A new category in
   a sorted feed or a bulk load arrives as a run (it recurs at once): not a stray. A
   contaminating title is unique: a stray.
-* **The test.** A Bernoulli CUSUM per value (0: known, or a new value that recurred;
-  1: a stray) of the stray rate ``p1 = max(rate_ratio × p0, p0 + min_shift)`` against
-  the background ``p0``: the stream's own stray rate since warm-up (learnt only while the
-  CUSUM sits below half its bound; at least ``min_rate``). It fires when the sum passes
-  ``bound`` (log-likelihood ratio; ~e^bound values between false alarms under the null).
+* **The test.** A Bernoulli CUSUM (:class:`~streamguard.drift.cusum.BernoulliCusum`) per
+  value (0: known, or a new value that recurred; 1: a stray) of the stray rate
+  ``p1 = max(rate_ratio × p0, p0 + min_shift)`` against the background ``p0``: the
+  stream's own stray rate since warm-up (learnt only while the CUSUM sits below half
+  its bound; at least ``min_rate``). It fires when the sum passes ``bound``
+  (log-likelihood ratio; ~e^bound values between false alarms under the null).
 * **Episodes.** A finding opens an episode (a ``semantic_drift`` finding with
   ``details["statistic_name"] == "stray_rate"``), its signal stays active until the sum
   falls back to zero (it is capped at 1.5 × ``bound``: with the default rates ~900 clean
@@ -48,7 +49,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -56,6 +56,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from streamguard.drift.cusum import BernoulliCusum
 from streamguard.events.findings import Finding
 from streamguard.events.records import SourcePosition
 from streamguard.events.signals import Signal
@@ -111,9 +112,9 @@ class ContaminationDetector:
         self._armed: bool | None = None  # None: still warming up; False: not low-cardinality
         # new far values waiting to see whether they recur: (value index, text)
         self._pending: deque[tuple[int, str]] = deque()
-        self._quiet_values = 0
-        self._quiet_strays = 0
-        self._cusum = 0.0
+        self._test = BernoulliCusum(
+            rate_ratio=rate_ratio, min_shift=min_shift, min_rate=min_rate, bound=bound
+        )
         self._since_zero = 0
         self._signal: Signal | None = None
         self._recent: deque[str] = deque(maxlen=3)
@@ -127,11 +128,11 @@ class ContaminationDetector:
     @property
     def statistic(self) -> float:
         """The CUSUM's current sum (log-likelihood ratio)."""
-        return self._cusum
+        return self._test.statistic
 
     def background(self) -> float:
         """The stray rate of the quiet stream (``p0``)."""
-        return max(self.min_rate, (self._quiet_strays + 0.5) / (self._quiet_values + 1))
+        return self._test.background()
 
     def active_signal(self) -> Signal | None:
         """The open episode's signal, else None."""
@@ -139,7 +140,8 @@ class ContaminationDetector:
 
     def acknowledge(self) -> None:
         """Accept the strays: the sum restarts at zero and the episode ends."""
-        self._cusum, self._signal = 0.0, None
+        self._test.reset()
+        self._signal = None
 
     def update(self, text: str, vector: Vector, position: SourcePosition) -> Finding | None:
         """Add one value; returns a finding when the stray rate has risen."""
@@ -192,27 +194,17 @@ class ContaminationDetector:
         return float(1.0 - (self._ref_matrix @ vector).max()) > self._far
 
     def _observe(self, stray: int, position: SourcePosition) -> Finding | None:
-        p0 = self.background()
-        p1 = min(0.99, max(self.rate_ratio * p0, p0 + self.min_shift))
-        if stray:
-            step = math.log(p1 / p0)
-        else:
-            step = math.log((1.0 - p1) / (1.0 - p0))
-        # capped: a long episode must still clear soon after the strays stop
-        self._cusum = min(1.5 * self.bound, max(0.0, self._cusum + step))
-        if self._cusum == 0.0:
+        state = self._test.update(stray)
+        if self._test.statistic == 0.0:
             self._since_zero = self._values  # the values the evidence came from start here
-        if self._signal is None and self._cusum <= self.bound / 2:
-            self._quiet_values += 1
-            self._quiet_strays += stray
-        if self._signal is not None:
-            if self._cusum == 0.0:
-                self._signal = None
-            else:
-                self._signal = self._signal_now(self._signal.since)
+        if state == "cleared":
+            self._signal = None
+        elif state == "open":
+            assert self._signal is not None
+            self._signal = self._signal_now(self._signal.since)
+        if state != "fired":
             return None
-        if self._cusum <= self.bound:
-            return None
+        p0, p1 = self._test.rates
         now = self._clock()
         self._signal = self._signal_now(now)
         return Finding(
@@ -220,7 +212,7 @@ class ContaminationDetector:
             stream=self.stream,
             field=self.field,
             severity="warning",
-            statistic=self._cusum,
+            statistic=self._test.statistic,
             threshold=self.bound,
             window={
                 "reference": len(self._ref_texts),
@@ -242,6 +234,6 @@ class ContaminationDetector:
 
     def _signal_now(self, since: float) -> Signal:
         return Signal(
-            "semantic_drift", self.stream, self.field, self._cusum, self.bound, since,
+            "semantic_drift", self.stream, self.field, self._test.statistic, self.bound, since,
             details={"statistic_name": "stray_rate"},
         )  # fmt: skip

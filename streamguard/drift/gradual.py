@@ -23,12 +23,13 @@ its threshold rises with the last 100 blocks. Here:
   arrive with near neighbours, each other: not isolated. So are templated texts that
   differ in a number and a new language: the block detector and the language detector
   find those. A far value seen once is not an event: real catalogues hold odd titles.
-* **The test.** A Bernoulli CUSUM per value of the far-repeat rate
-  ``p1 = max(rate_ratio × p0, p0 + min_shift)`` against the background ``p0``: the
-  field's own rate since warm-up (learnt while the sum is below half its bound; at least
-  ``min_rate``). It fires when the sum passes ``bound`` (log-likelihood ratio). The
-  evidence adds up with every value, so power grows with the sample: a rise from 0 to 50%
-  over 2,500 values is found a few hundred values in, while its share is still ~5%.
+* **The test.** A Bernoulli CUSUM (:class:`~streamguard.drift.cusum.BernoulliCusum`) per
+  value of the far-repeat rate ``p1 = max(rate_ratio × p0, p0 + min_shift)`` against the
+  background ``p0``: the field's own rate since warm-up (learnt while the sum is below
+  half its bound; at least ``min_rate``). It fires when the sum passes ``bound``
+  (log-likelihood ratio). The evidence adds up with every value, so power grows with the
+  sample: a rise from 0 to 50% over 2,500 values is found a few hundred values in, while
+  its share is still ~5%.
 * **Episodes.** A finding (``semantic_drift``, ``details["statistic_name"] ==
   "far_repeat_rate"``) opens an episode; its signal stays active until the sum is back to
   zero (capped at 1.5 × ``bound``), or the drift is accepted: by
@@ -65,13 +66,13 @@ True
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from streamguard.drift.cusum import BernoulliCusum
 from streamguard.events.findings import Finding
 from streamguard.events.records import SourcePosition
 from streamguard.events.signals import Signal
@@ -149,9 +150,9 @@ class GradualDriftDetector:
         self._ring_texts: list[str] = []
         self._ring_slots: dict[str, int] = {}
         self._ring_next = 0
-        self._quiet_values = 0
-        self._quiet_events = 0
-        self._cusum = 0.0
+        self._test = BernoulliCusum(
+            rate_ratio=rate_ratio, min_shift=min_shift, min_rate=min_rate, bound=bound
+        )
         self._since_zero = 0
         self._episode_values = 0
         self._signal: Signal | None = None
@@ -165,11 +166,11 @@ class GradualDriftDetector:
     @property
     def statistic(self) -> float:
         """The CUSUM's current sum (log-likelihood ratio)."""
-        return self._cusum
+        return self._test.statistic
 
     def background(self) -> float:
         """The far-repeat rate of the quiet stream (``p0``)."""
-        return max(self.min_rate, (self._quiet_events + 0.5) / (self._quiet_values + 1))
+        return self._test.background()
 
     def active_signal(self) -> Signal | None:
         """The open episode's signal, else None."""
@@ -189,7 +190,8 @@ class GradualDriftDetector:
             self._reference_texts = self._reference_texts[:base] + texts[-kept:]
         self._exemplars, self._exemplar_texts, self._exemplar_counts = None, [], []
         self._is_far.clear()
-        self._cusum, self._signal, self._episode_values = 0.0, None, 0
+        self._test.reset()
+        self._signal, self._episode_values = None, 0
 
     def update(self, text: str, vector: Vector, position: SourcePosition) -> Finding | None:
         """Add one value; returns a finding when the far-repeat rate has risen (or an
@@ -302,34 +304,28 @@ class GradualDriftDetector:
 
     def _observe(self, event: int, position: SourcePosition) -> Finding | None:
         self.events += event
-        p0 = self.background()
-        p1 = min(0.99, max(self.rate_ratio * p0, p0 + self.min_shift))
-        step = math.log(p1 / p0) if event else math.log((1.0 - p1) / (1.0 - p0))
-        self._cusum = min(1.5 * self.bound, max(0.0, self._cusum + step))
-        if self._cusum == 0.0:
+        state = self._test.update(event)
+        if self._test.statistic == 0.0:
             self._since_zero = self._values
-        if self._signal is None and self._cusum <= self.bound / 2:
-            self._quiet_values += 1
-            self._quiet_events += event
-        if self._signal is not None:
-            return self._follow(position)
-        if self._cusum <= self.bound:
+        if state == "quiet":
             return None
-        now = self._clock()
-        self._signal, self._episode_values = self._signal_now(now), 0
-        return self._finding(p0, p1, position, now)
+        if state == "fired":
+            now = self._clock()
+            self._signal, self._episode_values = self._signal_now(now), 0
+            return self._finding(*self._test.rates, position, now)
+        return self._follow(state == "cleared", position)
 
-    def _follow(self, position: SourcePosition) -> Finding | None:
+    def _follow(self, cleared: bool, position: SourcePosition) -> Finding | None:
         """One more value of an open episode: still drifted, cleared, or accepted."""
         assert self._signal is not None
         self._episode_values += 1
-        if self._cusum == 0.0:
+        if cleared:
             self._signal = None
             return None
         self._signal = self._signal_now(self._signal.since)
         if not self.rebaseline_values or self._episode_values < self.rebaseline_values:
             return None
-        values, statistic = self._episode_values, self._cusum
+        values, statistic = self._episode_values, self._test.statistic
         recent = self._exemplar_texts[-3:]
         self.acknowledge()
         return Finding(
@@ -360,7 +356,7 @@ class GradualDriftDetector:
             stream=self.stream,
             field=self.field,
             severity="warning",
-            statistic=self._cusum,
+            statistic=self._test.statistic,
             threshold=self.bound,
             window={
                 "reference": len(self._reference_texts),
@@ -382,6 +378,6 @@ class GradualDriftDetector:
 
     def _signal_now(self, since: float) -> Signal:
         return Signal(
-            "semantic_drift", self.stream, self.field, self._cusum, self.bound, since,
+            "semantic_drift", self.stream, self.field, self._test.statistic, self.bound, since,
             details={"statistic_name": "far_repeat_rate"},
         )  # fmt: skip

@@ -39,7 +39,8 @@ class RecentReader:
     """The tail of each topic of ``windows`` (topic -> records per partition, or None for
     all), then every new record, each handed to ``on_record`` in the event loop.
 
-    ``client_options`` (TLS/SASL, timeouts) go to the aiokafka consumer.
+    ``client_options`` (TLS/SASL, timeouts) go to the aiokafka consumer. :attr:`following`
+    says whether it reads now (what the console's ``/healthz`` reports).
     """
 
     def __init__(
@@ -59,6 +60,10 @@ class RecentReader:
         self.poll_s = poll_s
         self.client_options = client_options
         self._assigned: set[tuple[str, int]] = set()
+        #: True while :meth:`run` follows the topics: its consumer started and the cluster's
+        #: metadata was read (again every ``rescan_s``; a broker gone makes that fail and
+        #: ``run`` raise); False before and after.
+        self.following = False
 
     async def run(self, on_record: Callable[[SourceRecord], None]) -> None:
         """Read until cancelled; a failing ``on_record`` is logged and skipped."""
@@ -69,6 +74,7 @@ class RecentReader:
                 if time.monotonic() >= rescan_at:
                     rescan_at = time.monotonic() + self.rescan_s
                     await self._assign(consumer)
+                    self.following = True
                 if not self._assigned:
                     await asyncio.sleep(self.poll_s)
                     continue
@@ -90,6 +96,7 @@ class RecentReader:
                         except Exception:
                             log.exception("recent reader: handling %s failed", tp.topic)
         finally:
+            self.following = False
             await consumer.stop()
 
     async def _assign(self, consumer: Any) -> None:

@@ -39,7 +39,13 @@ async def start_plain_consumer(bootstrap: str, **client_options: Any) -> Any:
     options.update(client_options)
     options.update(group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **options)
-    await consumer.start()
+    try:
+        await consumer.start()
+    except BaseException:
+        # A consumer that failed to start still holds a client: close it, or every
+        # retry (the console reconnecting) leaks one.
+        await consumer.stop()
+        raise
     return consumer
 
 

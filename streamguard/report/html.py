@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from streamguard.report.series import Point
+from streamguard.report.series import Point, detector_of
 from streamguard.report.svg import Series, bar, line_chart
 
 __all__ = ["render_check_report"]
@@ -138,7 +138,7 @@ def _findings(findings: Sequence[Mapping[str, Any]], curves: Mapping[str, list[P
             for f in drift
             if f.get("field") == field
             and (f.get("position") or {}).get("offset") is not None
-            and (f.get("kind") == "schema_drift") == (detector == "schema")
+            and detector_of(f) == detector
         ]
         chart = line_chart(
             [

@@ -11,16 +11,49 @@ length costs the same memory and the plot still spans the whole file.
 >>> curve = series.curves()["title · semantic"]
 >>> len(curve) <= 4, curve[0], curve[-1][0] >= 800
 (True, (0, 0.0, 0.5), True)
+
+A finding belongs on the chart of the detector that raised it (:func:`detector_of`):
+
+>>> detector_of({"kind": "semantic_drift", "details": {"statistic_name": "stray_rate"}})
+'contamination'
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
-__all__ = ["DriftSeries", "Point"]
+__all__ = ["DETECTOR_OF_STATISTIC", "DriftSeries", "Point", "detector_of"]
 
 #: ``(record position, statistic, threshold)``.
 Point = tuple[int, float, float]
+
+#: The detector (``detector`` of :meth:`DriftSeries.add`) whose statistic a
+#: ``semantic_drift`` finding's ``details["statistic_name"]`` names.
+DETECTOR_OF_STATISTIC: Final[Mapping[str, str]] = {
+    "out_of_support_share": "semantic",
+    "new_value_share": "semantic",
+    "stray_rate": "contamination",
+    "language_share": "language",
+    "far_repeat_rate": "gradual",
+}
+
+
+def detector_of(finding: Mapping[str, Any]) -> str | None:
+    """The detector whose chart a finding (``Finding.as_dict()``) belongs on: ``schema``
+    for schema drift; for semantic drift the detector its ``details["statistic_name"]``
+    names (none named: the block detector's ``semantic``, whose rebaseline finding names
+    none); ``None`` for anything else (an anomaly, a statistic no chart plots)."""
+    kind = finding.get("kind")
+    if kind == "schema_drift":
+        return "schema"
+    if kind != "semantic_drift":
+        return None
+    details = finding.get("details")
+    name = details.get("statistic_name") if isinstance(details, Mapping) else None
+    if name is None:
+        return "semantic"
+    return DETECTOR_OF_STATISTIC.get(str(name))
 
 
 class DriftSeries:

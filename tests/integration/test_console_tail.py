@@ -103,5 +103,11 @@ def test_console_reads_only_the_tail_and_pages_stay_fast(
             assert b"example.com" not in body, path
         answer = json.loads(get(f"{server.url}/api/quarantine?limit=500")[1])
         assert len(answer["records"]) == 500
+        # The reader follows the broker: /healthz says so, /metrics counts what is held.
+        assert json.loads(get(server.url + "/healthz")[1]) == {"ok": True, "kafka": "following"}
+        metrics = get(server.url + "/metrics")[1].decode()
+        held = f'streamguard_console_records_held{{topic="{roles.quarantine}"}} '
+        assert held in metrics and "streamguard_console_kafka_following 1.0" in metrics
+        assert 'page="/api/quarantine",status="200"' in metrics
     finally:
         server.stop()

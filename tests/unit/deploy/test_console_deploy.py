@@ -217,15 +217,17 @@ def test_console_probe_path_is_served_without_credentials(
 ) -> None:
     container = container_of(console_k8s["Deployment"])
     port_names = {p["name"] for p in container["ports"]}
-    paths = set()
+    paths = {}
     for kind in ("readinessProbe", "livenessProbe"):
         probe = container[kind]["httpGet"]
         assert probe["port"] in port_names
-        paths.add(probe["path"])
-    assert paths == {"/healthz"}
-    assert "/healthz" in served_paths()
-    # Kubelet probes carry no credentials: with auth on, the probe passes and pages do not.
-    assert probe_answers_without_credentials("/healthz") == (200, 401)
+        paths[kind] = probe["path"]
+    # Readiness follows Kafka; liveness must not, or an outage restarts the pod in a loop.
+    assert paths == {"readinessProbe": "/healthz", "livenessProbe": "/livez"}
+    for path in paths.values():
+        assert path in served_paths()
+        # Kubelet probes carry no credentials: with auth on, probes pass and pages do not.
+        assert probe_answers_without_credentials(path) == (200, 401)
 
 
 def test_console_password_comes_from_a_secret(
