@@ -11,9 +11,10 @@ Measures
 * overload: the pipeline fed as fast as it goes with the real model behind it — it must
   not slow down; the batcher samples instead, and the rate it settles at is reported.
 * the embedder side by side (``embedder_compare.py``): the torch path before and after
-  the pipeline, ONNX int8 / fp32, sentence-transformers, the tokenizers alone and the
-  forward pass alone, for short and long texts, on CPU and on CUDA where present
-  (``--compare-only`` runs just that).
+  the pipeline, ONNX int8 / fp32 (and an earlier int8 export with ``--onnx-before``),
+  sentence-transformers, the tokenizers alone and the forward pass alone, for short and
+  long texts, on CPU and on CUDA where present (``--compare-only`` runs just that, plus
+  the ONNX int8 cosine to torch float32 on the same texts).
 
 Prints tables and writes ``bench/results/engine.json`` (machine, git revision, figures).
 """
@@ -171,6 +172,45 @@ def overload(model: Embedder, values: list[bytes], batch_size: int) -> dict[str,
     }
 
 
+def _onnx_before(args: argparse.Namespace, threads: int | None) -> list[tuple[str, Any]]:
+    """The ONNX path before the faster export (``--onnx-before``: an earlier export's
+    ``model.onnx``, run as it was: 128-text buckets, no token budget)."""
+    if not args.onnx_before:
+        return []
+    from streamguard.embed.onnx_runtime import OnnxEmbedder
+    from streamguard.embed.transformer import DEFAULT_MODEL
+
+    before = OnnxEmbedder(
+        args.model or DEFAULT_MODEL,
+        threads=threads,
+        bucket_tokens=None,
+        model_file=args.onnx_before,
+    )
+    return [("onnx int8 (before)", before.embed)]
+
+
+def onnx_accuracy(texts: list[str], model: str | None, before: str | None) -> dict[str, Any]:
+    """Cosine of the ONNX int8 embeddings (and of ``before``'s) to torch float32 on the
+    CPU: worst and mean over ``texts``."""
+    import numpy as np
+
+    from streamguard.embed.onnx_runtime import OnnxEmbedder
+    from streamguard.embed.transformer import DEFAULT_MODEL
+
+    name = model or DEFAULT_MODEL
+    want = TransformerEmbedder(name, device="cpu", threads=1).embed(texts)
+    runs = {"onnx int8": OnnxEmbedder(name, threads=1)}
+    if before:
+        runs["onnx int8 (before)"] = OnnxEmbedder(
+            name, threads=1, bucket_tokens=None, model_file=before
+        )
+    out: dict[str, Any] = {"texts": len(texts)}
+    for label, embedder in runs.items():
+        cosine = np.sum(embedder.embed(texts) * want, axis=1)
+        out[label] = {"min": round(float(cosine.min()), 4), "mean": round(float(cosine.mean()), 4)}
+    return out
+
+
 def run_compare(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The side-by-side table on each device (CPU, and CUDA where torch sees one)."""
     import torch
@@ -183,7 +223,8 @@ def run_compare(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for device in devices:
         threads = max(1, (os.cpu_count() or 2) - 1) if device == "cpu" else None
-        rows += compare(device, short, sizes, threads=threads, model_path=args.model)
+        extra = _onnx_before(args, threads) if device == "cpu" else []
+        rows += compare(device, short, sizes, threads=threads, model_path=args.model, extra=extra)
     print_table(
         [
             (r["device"], r["texts"], r["batch_size"], r["path"], r["texts_per_s"],
@@ -210,11 +251,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-only", action="store_true", help="only the side by side")
     parser.add_argument("--no-compare", action="store_true", help="skip the side by side")
     parser.add_argument("--model", default=None, help="model directory (default: bundled)")
+    parser.add_argument(
+        "--onnx-before", default=None, help="an earlier int8 model.onnx to run side by side"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.batch_sizes.split(",")]
     side_by_side = [] if args.no_compare else run_compare(args)
     if args.compare_only:
-        print(f"wrote {write_result('engine_compare', [], {'compare': side_by_side}, argv)}")
+        accuracy = onnx_accuracy(_distinct_texts(args.compare_texts), args.model, args.onnx_before)
+        print(f"cosine to torch float32 on {accuracy['texts']} generator titles:", end="")
+        for label, figures in accuracy.items():
+            if label != "texts":
+                print(f" {label} worst {figures['min']} mean {figures['mean']};", end="")
+        print()
+        details = {"compare": side_by_side, "onnx_cosine": accuracy}
+        print(f"wrote {write_result('engine_compare', [], details, argv)}")
         return 0
 
     # as the worker loads it: on CPU one core is left to the pipeline

@@ -106,8 +106,10 @@ def compare(
     passes: int = 2,
     threads: int | None = None,
     model_path: str | None = None,
+    extra: Sequence[tuple[str, Embed]] = (),
 ) -> list[dict[str, Any]]:
-    """Every path's texts/s on ``device`` (see the module docstring)."""
+    """Every path's texts/s on ``device`` (see the module docstring); ``extra``: more
+    ``(label, embed)`` paths, run after the ONNX ones (on the CPU)."""
     import torch
 
     from streamguard.embed.tokens import load_tokenizer
@@ -130,6 +132,7 @@ def compare(
         for precision in ("int8", "fp32"):
             onnx = OnnxEmbedder(model_name, precision=precision, threads=threads)
             paths.append((f"onnx {precision}", onnx.embed))
+        paths += list(extra)
     if importlib.util.find_spec("sentence_transformers") is None:
         print("note: sentence-transformers is not installed: its row is skipped")
     else:

@@ -5,13 +5,19 @@ directory (``tokenizer.json``) with truncation and no padding; :func:`encode` to
 whole batch in one ``encode_batch`` call (Rust, all cores, no Python per token) and
 returns :class:`Buckets`: the texts sorted by token length and cut into sub-batches,
 each padded only to its own longest text. Short and long texts then never share a
-batch, so little compute goes to padding.
+batch, so little compute goes to padding. With ``max_tokens`` a bucket also stops where
+its padded size (texts x longest) would pass that budget: on a CPU, buckets of a few
+hundred tokens keep a layer's activations in the core's cache (measured for int8
+MiniLM on one core: 256-512 tokens per run ran short texts ~1.25x and ~64-token texts
+~2x faster than 128-text buckets).
 
 Examples
 --------
 >>> buckets = plan_buckets([3, 9, 4, 8, 3], max_texts=2)
 >>> [rows.tolist() for rows in buckets]
 [[0, 4], [2, 3], [1]]
+>>> [rows.tolist() for rows in plan_buckets([3, 9, 4, 8, 3], max_texts=4, max_tokens=12)]
+[[0, 4, 2], [3], [1]]
 >>> ids, mask = pad([[101, 7, 102], [101, 102]])
 >>> ids.tolist(), mask.tolist()
 ([[101, 7, 102], [101, 102, 0]], [[1, 1, 1], [1, 1, 0]])
@@ -52,12 +58,31 @@ def load_tokenizer(source: str | Path | Any, max_length: int) -> tuple[Any, int]
     return tokenizer, pad_id
 
 
-def plan_buckets(lengths: Sequence[int], max_texts: int) -> list[npt.NDArray[np.intp]]:
-    """Row indices sorted by length (stable), cut into groups of at most ``max_texts``."""
-    if max_texts < 1:
-        raise ValueError("max_texts must be >= 1")
-    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
-    return [order[start : start + max_texts] for start in range(0, len(order), max_texts)]
+def plan_buckets(
+    lengths: Sequence[int], max_texts: int, max_tokens: int | None = None
+) -> list[npt.NDArray[np.intp]]:
+    """Row indices sorted by length (stable), cut into groups of at most ``max_texts``
+    and, with ``max_tokens``, of at most that many padded tokens (a text longer than
+    the budget gets a group of its own)."""
+    if max_texts < 1 or (max_tokens is not None and max_tokens < 1):
+        raise ValueError("max_texts and max_tokens must be >= 1")
+    sizes = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(sizes, kind="stable")
+    if max_tokens is None:
+        return [order[start : start + max_texts] for start in range(0, len(order), max_texts)]
+    groups = []
+    start = 0
+    while start < len(order):
+        end = start + 1  # sorted: the group's last text is its longest
+        while (
+            end < len(order)
+            and end - start < max_texts
+            and (end - start + 1) * int(sizes[order[end]]) <= max_tokens
+        ):
+            end += 1
+        groups.append(order[start:end])
+        start = end
+    return groups
 
 
 def pad(rows: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[IntArray, IntArray]:
@@ -93,15 +118,22 @@ class Buckets:
         return iter(self.batches)
 
 
-def encode(tokenizer: Any, texts: Sequence[str], max_texts: int, pad_id: int = 0) -> Buckets:
+def encode(
+    tokenizer: Any,
+    texts: Sequence[str],
+    max_texts: int,
+    pad_id: int = 0,
+    max_tokens: int | None = None,
+) -> Buckets:
     """Tokenize ``texts`` in one ``encode_batch`` call and cut them into length buckets
-    of at most ``max_texts`` texts (see the module docstring)."""
+    of at most ``max_texts`` texts and ``max_tokens`` padded tokens (see the module
+    docstring)."""
     encodings = tokenizer.encode_batch(list(texts), add_special_tokens=True)
     ids = [encoding.ids for encoding in encodings]
     lengths = [len(row) for row in ids]
     batches = []
     padded = 0
-    for rows in plan_buckets(lengths, max_texts):
+    for rows in plan_buckets(lengths, max_texts, max_tokens):
         input_ids, mask = pad([ids[r] for r in rows], pad_id)
         padded += input_ids.size
         batches.append(Batch(rows, input_ids, mask))

@@ -204,7 +204,7 @@ def test_the_setting_reaches_the_wiring(monkeypatch: pytest.MonkeyPatch) -> None
     assert isinstance(lazy, LazyEmbedder) and not lazy.loaded
     assert lazy._factory.args[2:] == ("onnx", None)  # type: ignore[attr-defined]
     with pytest.raises(ValueError):
-        Settings(embedder_backend="tpu")  # type: ignore[arg-type]
+        Settings(embedder_backend="tpu")
 
 
 def test_an_export_off_from_float32_is_refused_and_leaves_nothing(
