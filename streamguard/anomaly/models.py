@@ -11,17 +11,15 @@ Three small River-style models (``score_one`` then ``learn_one``), combined by `
 * :class:`KeyedPrice` — each product's usual price (per currency) is remembered, and a
   price far from it scores high: behaviour events carry no category, and a product's
   price tripled is well inside its category's spread.
-* :class:`TextSurprise` — per text field, a character-bigram model of the stream's own
-  texts; the mean surprise of a text, compared with the field's usual, flags titles of
-  random characters.
-* embedding novelty — the distance of a text's embedding to what the field has seen:
-  :class:`~streamguard.anomaly.centroid.CentroidNovelty`; :mod:`streamguard.anomaly.record`
-  combines all four into one score per record.
+* :class:`TextSurprise` — per text field, a character-bigram model of the stream's own texts;
+  a text's mean surprise, against the field's usual, flags titles of random characters.
+* embedding novelty — a text's embedding far from what the field has seen
+  (:class:`~streamguard.anomaly.centroid.CentroidNovelty`); the record scorer combines all four.
 
-Models learn only from records that did not score as anomalies, so a burst of absurd
-values does not become normal; a level that holds does, after ``confirm`` records of the
-key or group (:class:`~streamguard.anomaly.level.LevelShift`), so a legitimate lasting
-change stands out on its first records and not for good.
+Models learn only from records that did not score as anomalies, so a burst of absurd values
+does not become normal; a level that holds does, after ``confirm`` records of the key or
+group (:class:`~streamguard.anomaly.level.LevelShift`): a lasting change stands out on its
+first records, not for good.
 
 Examples
 --------
@@ -89,11 +87,9 @@ class NumericAnomaly:
     Parameters
     ----------
     min_count
-        Observations a group needs before its own statistics are used; until then the
-        stream-wide statistics (group ``"_all"``) score it.
+        Observations before a group's own statistics are used (the stream-wide ``"_all"`` before).
     min_std
-        Floor on the spread of ``log1p`` values (0.15: ~16%), so a group whose price never
-        moves does not flag a one-cent change.
+        Floor on the spread of ``log1p`` values (0.15: ~16%): a fixed price flags no 1-cent change.
     half_space_trees
         Also score with River ``HalfSpaceTrees`` per group on the scaled features.
     upper_only
@@ -162,7 +158,7 @@ class NumericAnomaly:
     def _score(self, group: str, scaled: Mapping[str, float]) -> float:
         if not scaled:
             return 0.0
-        score = z_to_score(max(abs(z) for z in scaled.values()), self.z_floor, self.z_scale)
+        score = z_to_score(max(map(abs, scaled.values())), self.z_floor, self.z_scale)
         if self.half_space_trees:
             tree = self._trees.get(group)
             if tree is not None:

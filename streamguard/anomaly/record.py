@@ -127,31 +127,35 @@ class RecordScorer:
         completes mid-record already counts for the record's later fields.
         """
         features: dict[str, float] = {}
+        get = record.get
         for name in self._numeric_fields:
-            value = record.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            value = get(name)
+            # a tuple, not ``int | float``: isinstance() is faster with one (per record)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
                 features[name] = float(value)
-        group = self.group(record)
+        group_field = self._group_field  # self.group(record), inline: per record
+        key = (get(group_field) if group_field else None) or "_none"
+        group = f"{key}:{get('currency') or '_none'}"
         numeric = self.numeric
         score = numeric.score_and_learn(group, features) if features else 0.0
         culprit = None
         if score >= self.threshold:
             culprit = max(features, key=lambda n: numeric.score_one(group, {n: features[n]}))
         price = features.get("price")
-        product_id = record.get("product_id")
+        product_id = get("product_id")
         if price is not None and product_id and isinstance(product_id, str):
             # against the product's own usual price: a category's prices spread too widely
-            currency = record.get("currency")
-            key = (product_id, currency if isinstance(currency, str) else None)
+            currency = get("currency")
+            price_key = (product_id, currency if isinstance(currency, str) else None)
             # a record its group finds anomalous teaches the product nothing either (its
             # first price, if absurd, would otherwise become the product's usual)
             learn_below = numeric.learn_below if score < numeric.learn_below else 0.0
-            product_score = self.prices.score_and_learn(key, price, learn_below)
+            product_score = self.prices.score_and_learn(price_key, price, learn_below)
             if product_score > score:
                 score, culprit = product_score, "price"
         centroids = self.centroids
         for field, surprise in self._text_plan:
-            text = record.get(field)
+            text = get(field)
             if not isinstance(text, str) or not text:
                 continue
             text_score = surprise.score_and_learn(text) if surprise is not None else 0.0

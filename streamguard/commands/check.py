@@ -18,6 +18,7 @@ then 1, naming each condition that failed. 2 when it could not run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from streamguard.commands.check_parallel import DriftOffload, OffloadError, preload_models
 from streamguard.commands.contract_options import (
     add_contracts_argument,
     command_contracts,
@@ -35,11 +37,12 @@ from streamguard.commands.file_input import (
     StreamClock,
     iter_lines,
     load_catalogue,
+    write_lines,
 )
 from streamguard.config import Settings
 from streamguard.contracts.contract import ContractSet
 from streamguard.events.records import SourcePosition
-from streamguard.pipeline import RecordPipeline, StreamName
+from streamguard.pipeline import PipelineObserver, RecordPipeline, StreamName
 from streamguard.quality import QualitySnapshot
 from streamguard.quality.gate import Condition, parse_condition
 from streamguard.quality.tally import RunTally
@@ -127,6 +130,7 @@ def check_file(
     embedder: Embedder | None = None,
     series: DriftSeries | None = None,
     contracts: ContractSet | None = None,
+    offload: bool = True,
 ) -> CheckResult:
     """Run the pipeline over ``path``, writing clean/quarantine/report files to ``out_dir``.
 
@@ -135,21 +139,33 @@ def check_file(
     collects the drift statistics every :data:`SERIES_EVERY` records (for ``--html``).
     ``contracts``: the stream's contract (if any) replaces its shipped rules; a stream
     only a contract declares gets the drift engine and anomaly score on the fields its
-    schema declares (:mod:`streamguard.contracts.drift_fields`).
+    schema declares (:mod:`streamguard.contracts.drift_fields`). ``offload``: run schema
+    drift and the embedded texts' detectors in a child process
+    (:mod:`streamguard.commands.check_parallel`; not with ``series``, which samples the
+    detectors' statistics as the records go); the findings are the same either way.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     contracts = contracts if contracts is not None else ContractSet({})
     contract = contracts.get(stream)
     engine = None
+    split: DriftOffload | None = None
+    topic = f"file:{path.name}"
+    scoring: PipelineObserver
     if drift:
         from streamguard.wiring import build_engines
 
-        engine = build_engines(
+        engine = scoring = build_engines(
             settings, [stream], synchronous=True, embedder=embedder, contracts=contracts
         )[stream]
-    # Without the drift engine, the anomaly score alone: _dq.anomaly_score is a number in
-    # every clean record (DESIGN.md), with or without --no-drift.
-    scoring = engine if engine is not None else build_anomaly_stamp(settings, stream, contracts)
+        if offload and series is None:
+            # Fork before any thread starts (the preload's).
+            split = DriftOffload.start(engine, path, topic, settings.max_record_bytes)
+            scoring = split.observer if split is not None else engine
+            preload_models(engine)
+    else:
+        # Without the drift engine, the anomaly score alone: _dq.anomaly_score is a
+        # number in every clean record (DESIGN.md), with or without --no-drift.
+        scoring = build_anomaly_stamp(settings, stream, contracts)
     clock = StreamClock()
     scorer = build_scorers(settings, catalogue=catalogue, contracts=contracts, clock=clock)[stream]
     pipeline = RecordPipeline(
@@ -162,20 +178,28 @@ def check_file(
         contract=contract,
     )
     tally = RunTally(stream)
-    topic = f"file:{path.name}"
     started = last_progress = time.monotonic()
     with (
+        split or contextlib.nullcontext(),  # a failed run stops the child
         path.open("rb") as source,
         (out_dir / "clean.jsonl").open("wb") as clean,
         (out_dir / "quarantine.jsonl").open("wb") as quarantine,
     ):
+        # The hot loop: bound methods once, values written a hundred lines at a time.
+        process, add = pipeline.process, tally.add
+        cleaned: list[bytes] = []
+        quarantined: list[bytes] = []
         for offset, line in enumerate(iter_lines(source)):
-            outcome = pipeline.process(line, SourcePosition(topic, 0, offset))
-            (clean if outcome.is_clean else quarantine).write(outcome.value + b"\n")
-            tally.add(outcome)
-            if series is not None and engine is not None and offset % SERIES_EVERY == 0:
+            outcome = process(line, SourcePosition(topic, 0, offset))
+            (quarantined if outcome.status == "quarantine" else cleaned).append(outcome.value)
+            add(outcome)
+            if offset % SERIES_EVERY:
+                continue
+            write_lines(clean, cleaned)
+            write_lines(quarantine, quarantined)
+            if series is not None and engine is not None:
                 series.add(offset, engine.drain_stats().drift)
-            if progress is not None and offset % 10_000 == 0:
+            if progress is not None and offset % 10_000 == 0:  # a multiple of SERIES_EVERY
                 now = time.monotonic()
                 if now - last_progress >= PROGRESS_EVERY_S:
                     last_progress = now
@@ -183,14 +207,19 @@ def check_file(
                         f"  ... {offset:,} records ({offset / (now - started):,.0f}/s)",
                         file=progress,
                     )
+        write_lines(clean, cleaned)
+        write_lines(quarantine, quarantined)
     scorer.close_window()
     quality_findings = scorer.drain_findings()
     findings = None
-    if engine is not None:
+    if split is not None:
+        findings = split.finish()
+    elif engine is not None:
         engine.close()
         if series is not None:
             series.add(tally.total, engine.drain_stats().drift)
         findings = engine.drain_findings()
+    if findings is not None:
         with (out_dir / "findings.jsonl").open("wb") as fh:
             fh.writelines(f.to_json() + b"\n" for f in findings)
             fh.writelines(orjson.dumps(f) + b"\n" for f in quality_findings)
@@ -356,7 +385,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             from streamguard.commands.check_html import write_html
 
             write_html(html, result, path, args.stream, series)
-    except OSError as exc:
+    except (OSError, OffloadError) as exc:
         print(f"streamguard check: {exc}", file=sys.stderr)
         return 2
     print(format_summary(result, str(path)))

@@ -219,6 +219,9 @@ class DriftEngine:
         self._findings_lock = threading.Lock()
         self._finding_counts: Counter[tuple[str, str | None]] = Counter()
         self.findings_dropped = 0
+        #: Findings emitted so far (drained or not): tells a caller which record's
+        #: processing emitted one (``check`` merges its child process's findings by it).
+        self.findings_emitted = 0
         self._scores: list[float] = []
         #: Where texts go to be embedded (``None``: no embedder).
         self.embedding: EmbeddingScheduler | None = None
@@ -340,6 +343,7 @@ class DriftEngine:
             if len(self._findings) == self._findings.maxlen:
                 self.findings_dropped += 1
             self._findings.append(finding)
+            self.findings_emitted += 1
             self._finding_counts[finding.kind, finding.field] += 1
 
     def drain_findings(self) -> list[Finding]:

@@ -1,13 +1,15 @@
 """Detecting a fall in a quality score: Page-Hinkley over window means.
 
 The scorer closes a window every few hundred records and gives each window's mean score
-to a :class:`DropDetector`: a :class:`river.drift.PageHinkley` detector in
-``mode="down"`` that fires when the cumulative shortfall below the running mean exceeds
-``threshold``, so a drop of ``d`` fires after about ``threshold / d`` windows
-(0.5 / 0.2 -> 3 windows). Window means rather than per-record 0/1 values keep it cheap
-and far less noisy. We chose Page-Hinkley over ADWIN because on window means ADWIN took
-~100 windows to notice a 20-point drop in our trials, and Page-Hinkley can watch one
-direction only.
+to a :class:`DropDetector`: a Page-Hinkley test watching decreases
+(:class:`PageHinkleyDown`, the arithmetic of ``river.drift.PageHinkley(mode="down")``
+without importing ``river.drift``, whose package pulls in scikit-learn and SciPy: ~1 s
+of every ``streamguard check``'s start-up) that fires when the cumulative shortfall
+below the running mean exceeds ``threshold``, so a drop of ``d`` fires after about
+``threshold / d`` windows (0.5 / 0.2 -> 3 windows). Window means rather than per-record
+0/1 values keep it cheap and far less noisy. We chose Page-Hinkley over ADWIN because
+on window means ADWIN took ~100 windows to notice a 20-point drop in our trials, and
+Page-Hinkley can watch one direction only.
 
 A detected drop stays **active** (:attr:`DropDetector.active`) while the window means
 stay below the level before it: it clears at the first window back within ``min_drop``
@@ -28,9 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from river import drift
-
-__all__ = ["Drop", "DropDetector"]
+__all__ = ["Drop", "DropDetector", "PageHinkleyDown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,69 @@ class Drop:
     baseline: float
     current: float
     windows: int
+
+
+class PageHinkleyDown:
+    """Page-Hinkley for decreases of the mean: River's ``PageHinkley(mode="down")``,
+    step for step (same floating-point operations, so the same detections).
+
+    ``update(x)`` then ``drift_detected``; after a detection the next ``update`` starts
+    over. ``tests/unit/quality/test_page_hinkley.py`` compares it with River's.
+
+    >>> ph = PageHinkleyDown(min_instances=5, delta=0.005, threshold=0.3)
+    >>> hits = []
+    >>> for i in range(30):
+    ...     ph.update(1.0 if i < 10 else 0.5)
+    ...     if ph.drift_detected:
+    ...         hits.append(i)
+    >>> hits  # the mean is learnt anew after the detection: 0.5 is the new normal
+    [10]
+    """
+
+    __slots__ = (
+        "_max_decrease",
+        "_mean",
+        "_n",
+        "_sum_decrease",
+        "alpha",
+        "delta",
+        "drift_detected",
+        "min_instances",
+        "threshold",
+    )
+
+    def __init__(
+        self,
+        min_instances: int = 30,
+        delta: float = 0.005,
+        threshold: float = 50.0,
+        alpha: float = 1 - 0.0001,
+    ) -> None:
+        self.min_instances = min_instances
+        self.delta = delta
+        self.threshold = threshold
+        self.alpha = alpha
+        self._reset()
+
+    def _reset(self) -> None:
+        self.drift_detected = False
+        self._n = 0.0
+        self._mean = 0.0
+        self._sum_decrease = 0.0
+        self._max_decrease: float = -1
+
+    def update(self, x: float) -> None:
+        """Add one value; :attr:`drift_detected` says whether the mean fell."""
+        if self.drift_detected:
+            self._reset()
+        self._n += 1.0
+        self._mean += (1.0 / self._n) * (x - self._mean)
+        dev = x - self._mean
+        self._sum_decrease = self.alpha * self._sum_decrease + dev + self.delta
+        if self._sum_decrease > self._max_decrease:
+            self._max_decrease = self._sum_decrease
+        if self._n >= self.min_instances:
+            self.drift_detected = self._max_decrease - self._sum_decrease > self.threshold
 
 
 class DropDetector:
@@ -78,11 +141,8 @@ class DropDetector:
         self._reset()
 
     def _reset(self) -> None:
-        self._detector = drift.PageHinkley(
-            min_instances=self.min_windows,
-            delta=self.delta,
-            threshold=self.threshold,
-            mode="down",
+        self._detector = PageHinkleyDown(
+            min_instances=self.min_windows, delta=self.delta, threshold=self.threshold
         )
         self._level_sum = 0.0
         self._windows = 0
@@ -90,7 +150,7 @@ class DropDetector:
     def learn_one(self, x: float) -> Drop | None:
         """Add one window mean; a :class:`Drop` when it shows a fall."""
         baseline = self._level_sum / self._windows if self._windows else x
-        self._detector.update(x)  # type: ignore[no-untyped-call]
+        self._detector.update(x)
         self._level_sum += x
         self._windows += 1
         active = self._active

@@ -3,8 +3,9 @@
 Each dimension learns from one record (or one outcome) at a time with ``learn_one``,
 which only adds to counters of the open window (a few attribute updates, so it is cheap
 per record). ``close_window()`` turns the window into rates, folds them into an
-exponentially weighted mean (:class:`river.stats.EWMean`, ``fading_factor`` = weight of
-the newest window) and returns them for the drop detectors. ``get()`` is the
+exponentially weighted mean (River's ``stats.EWMean`` arithmetic, in
+:class:`~streamguard.quality.window.WindowedRate`; ``fading_factor`` = weight of the newest
+window) and returns them for the drop detectors. ``get()`` is the
 stream-level score in [0, 1] (``None`` until a window with data has closed).
 
 Examples

@@ -60,23 +60,9 @@ from streamguard.quality.dimensions import (
 )
 from streamguard.quality.examples import ExampleBook
 
-__all__ = [
-    "DEFAULT_WEIGHTS",
-    "DIMENSIONS",
-    "QualityScorer",
-    "QualitySnapshot",
-]
+__all__ = ["DEFAULT_WEIGHTS", "DIMENSIONS", "QualityScorer", "QualitySnapshot"]
 
-#: Dimension names, in the order reports list them.
-DIMENSIONS: Final = (
-    "validity",
-    "completeness",
-    "timeliness",
-    "consistency",
-    "uniqueness",
-    "anomaly",
-)
-#: Composite weights (sum to 1).
+#: Composite weights (sum to 1), in the order reports list the dimensions.
 DEFAULT_WEIGHTS: Final[Mapping[str, float]] = {
     "validity": 0.30,
     "completeness": 0.20,
@@ -85,6 +71,8 @@ DEFAULT_WEIGHTS: Final[Mapping[str, float]] = {
     "uniqueness": 0.10,
     "anomaly": 0.10,
 }
+#: Dimension names, in the order reports list them.
+DIMENSIONS: Final = tuple(DEFAULT_WEIGHTS)
 _MAX_FINDINGS: Final = 100  # undrained findings kept (oldest dropped first)
 
 

@@ -2,13 +2,16 @@
 
 The dimensions count per record and compute rates only when a window closes: counting
 is a couple of attribute updates, cheap enough for every record.
+
+The EWMA is River's ``stats.EWMean`` arithmetic (the first value, then
+``f * x + (1 - f) * mean``), kept here so that importing the quality package imports
+no River (``river.stats`` pulls in ``river.utils`` and SciPy: start-up time of every
+``streamguard check``).
 """
 
 from __future__ import annotations
 
 from typing import Final
-
-from river import stats
 
 __all__ = ["DEFAULT_FADING_FACTOR", "WindowedRate"]
 
@@ -20,7 +23,7 @@ class WindowedRate:
     """Mean of a [0, 1] indicator per tumbling window, and an EWMA over the windows.
 
     ``add`` costs two attribute updates, so it is cheap enough to run per record;
-    ``close`` turns the window into one observation of a :class:`river.stats.EWMean`.
+    ``close`` turns the window into one observation of the EWMA.
 
     >>> r = WindowedRate(fading_factor=0.5)
     >>> r.add(1.0); r.add(0.0); r.close(), r.get()
@@ -29,10 +32,13 @@ class WindowedRate:
     (True, 0.5)
     """
 
-    __slots__ = ("_ewm", "_windows", "n", "total")
+    __slots__ = ("_ewm", "_windows", "fading_factor", "n", "total")
 
     def __init__(self, fading_factor: float = DEFAULT_FADING_FACTOR) -> None:
-        self._ewm = stats.EWMean(fading_factor)
+        if not 0.0 <= fading_factor <= 1.0:
+            raise ValueError("fading_factor must be in [0, 1]")
+        self.fading_factor = fading_factor
+        self._ewm = 0.0
         self._windows = 0
         self.total = 0.0
         self.n = 0
@@ -53,9 +59,10 @@ class WindowedRate:
 
     def observe(self, mean: float) -> None:
         """Fold one window mean into the EWMA."""
-        self._ewm.update(mean)
+        f = self.fading_factor
+        self._ewm = f * mean + (1.0 - f) * self._ewm if self._windows else mean
         self._windows += 1
 
     def get(self) -> float | None:
         """The EWMA of the window means (None before the first closed window)."""
-        return float(self._ewm.get()) if self._windows else None
+        return self._ewm if self._windows else None
