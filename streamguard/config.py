@@ -271,11 +271,25 @@ class Settings(BaseSettings):
         "several, set it false on each and run one `streamguard recommender`.",
     )
     recommender_k: int = Field(default=10, ge=1, le=1000, description="Items per user list.")
+    recommender_algorithm: Literal["item-cooc", "item-seq"] = Field(
+        default="item-cooc",
+        description="The recommender process's model: item-cooc (co-occurrence) or item-seq "
+        "(sequence-aware, takes product meaning). A snapshot of the other one is not "
+        "restored: switching starts an empty model.",
+    )
     recommender_min_interval_s: float = Field(
         default=5.0, ge=0, description="A user's list is published at most once per interval."
     )
     recommender_snapshot_interval_s: float = Field(
         default=30.0, gt=0, description="Seconds between model snapshots to data_dir."
+    )
+    recommender_content: bool = Field(
+        default=True,
+        description="Give a recommender model that takes product meaning (the sequence "
+        "model) the catalogue's texts embedded by `model` (CPU, one thread, in batches).",
+    )
+    recommender_content_batch: int = Field(
+        default=64, ge=1, description="Product texts embedded at most per recommender refresh."
     )
 
     # --- detector state ----------------------------------------------------------------------

@@ -53,6 +53,12 @@ class RecommenderLink:
                 snapshot_path=self.snapshot_path,
                 min_interval_s=settings.recommender_min_interval_s,
                 k=settings.recommender_k,
+                algorithm=settings.recommender_algorithm,
+                content=settings.recommender_content,
+                content_batch=settings.recommender_content_batch,
+                embedder=settings.model,
+                embedder_backend=settings.embedder_backend,
+                onnx_cache_dir=settings.onnx_cache_dir,
             ),
             registry=registry,
         )

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 from streamguard.kafka.errors import KafkaRequestError, KafkaUnavailableError, kafka_errors
 from streamguard.kafka.partition_reader import PartitionReader
 from streamguard.kafka.producer import open_sender
+from streamguard.recommender.content import ContentIndex
+from streamguard.recommender.content_embedder import content_embedder
 from streamguard.recommender.feed import FeedTopics, RecommenderFeed, load_service
 from streamguard.recommender.snapshot import SnapshotError
 
@@ -61,11 +63,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     path = snapshot_path(settings)
     try:
         service, positions = load_service(
-            path, k=settings.recommender_k, min_interval_s=settings.recommender_min_interval_s
+            path,
+            k=settings.recommender_k,
+            min_interval_s=settings.recommender_min_interval_s,
+            algorithm=settings.recommender_algorithm,
         )
     except SnapshotError as exc:
         print(f"streamguard recommender: cannot restore {path}: {exc}", file=sys.stderr)
         return 1
+    if settings.recommender_content and hasattr(service.model, "content"):
+        embedder = content_embedder(
+            settings.model, settings.embedder_backend, settings.onnx_cache_dir
+        )
+        service.use_content(ContentIndex(embedder), settings.recommender_content_batch)
     log.info(
         "recommender model %s (%d events learned) resumes at %d partition positions; "
         "snapshots to %s",

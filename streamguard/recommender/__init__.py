@@ -3,14 +3,16 @@
 * :class:`CooccurrenceRecommender` — the model: ``learn_one(event)``,
   ``recommend(user_id, k)``, ``update_product(record)`` / ``remove_product(id)``;
   :func:`snapshot` / :func:`restore` save and load it.
-* :class:`SequenceRecommender` — opt-in, sequence-aware alternative (the user's last
-  items vote at query time); evaluation only for now (``eval-recommender --model``).
+* :class:`SequenceRecommender` — the sequence-aware alternative (recency-weighted
+  profile, item-to-next-item transitions, optional product meaning); the process runs
+  it with ``STREAMGUARD_RECOMMENDER_ALGORITHM=item-seq`` (:mod:`.models`).
 * :class:`RefreshPolicy` — which users to publish, at most once per interval each.
 * :class:`RecommenderService` — both, plus records and metrics, as the worker uses them.
 * :mod:`.evaluate` — prequential HR@K / NDCG@K (``streamguard eval-recommender``).
 """
 
 from streamguard.recommender.model import ALGORITHM, CooccurrenceRecommender
+from streamguard.recommender.models import ALGORITHMS, RecommenderModel, new_model
 from streamguard.recommender.params import DEFAULT_EVENT_WEIGHTS, RecommenderConfig
 from streamguard.recommender.popularity import PopularityRanking
 from streamguard.recommender.recommendation import recommendation_record
@@ -29,16 +31,19 @@ from streamguard.recommender.trending import Trending
 
 __all__ = [
     "ALGORITHM",
+    "ALGORITHMS",
     "DEFAULT_EVENT_WEIGHTS",
     "CooccurrenceRecommender",
     "PopularityRanking",
     "RecommenderConfig",
+    "RecommenderModel",
     "RecommenderService",
     "RefreshPolicy",
     "SequenceConfig",
     "SequenceRecommender",
     "SnapshotError",
     "Trending",
+    "new_model",
     "read_snapshot",
     "recommendation_record",
     "restore",

@@ -51,11 +51,16 @@ from typing import Any, Protocol
 import orjson
 
 from streamguard.observability.recommender import RecommenderMetrics
-from streamguard.recommender.model import CooccurrenceRecommender
-from streamguard.recommender.params import RecommenderConfig
+from streamguard.recommender.models import (
+    DEFAULT_ALGORITHM,
+    RecommenderModel,
+    algorithm_of,
+    new_model,
+)
+from streamguard.recommender.params import RecommenderConfig, SequenceConfig
 from streamguard.recommender.refresh import RefreshPolicy
 from streamguard.recommender.service import RecommenderService
-from streamguard.recommender.snapshot import Positions, restore_positions, snapshot, write_atomic
+from streamguard.recommender.snapshot import Positions, restore_positions, write_atomic
 
 __all__ = [
     "FeedTopics",
@@ -132,19 +137,33 @@ def load_service(
     *,
     k: int = 10,
     min_interval_s: float = 5.0,
-    config: RecommenderConfig | None = None,
+    algorithm: str = DEFAULT_ALGORITHM,
+    config: RecommenderConfig | SequenceConfig | None = None,
     metrics: RecommenderMetrics | None = None,
 ) -> tuple[RecommenderService, Positions]:
     """The service whose model, and the positions it covers, were saved at ``path``; a new
-    model (``config``) and no positions when there is no snapshot there yet.
+    ``algorithm`` model (``config``) and no positions when there is no snapshot there yet,
+    or when the snapshot holds the other algorithm (logged; the next snapshot replaces it).
     :class:`~streamguard.recommender.snapshot.SnapshotError` if the file is not one."""
     positions: Positions = {}
+    model: RecommenderModel | None = None
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        model = CooccurrenceRecommender(config or RecommenderConfig())
+        pass
     else:
         model, positions = restore_positions(data)
+        if algorithm_of(model) != algorithm:
+            log.warning(
+                "recommender: the snapshot at %s holds a %s model but the algorithm is %s: "
+                "starting an empty model from the clean topics' start",
+                path,
+                algorithm_of(model),
+                algorithm,
+            )
+            model, positions = None, {}
+    if model is None:
+        model = new_model(algorithm, config)
     policy = RefreshPolicy(min_interval_s=min_interval_s)
     return RecommenderService(model, policy, k=k, metrics=metrics), positions
 
@@ -238,7 +257,7 @@ class RecommenderFeed:
 
     def snapshot_bytes(self) -> bytes:
         """The model with the positions it covers (take it between two :meth:`apply`)."""
-        return snapshot(self.service.model, positions=self.positions)
+        return self.service.snapshot(positions=self.positions)
 
     async def save(self) -> int | None:
         """Write the snapshot (serialised here, written and fsynced in a thread)."""

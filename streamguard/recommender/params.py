@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_EVENT_WEIGHTS", "RecommenderConfig"]
+__all__ = ["DEFAULT_EVENT_WEIGHTS", "RecommenderConfig", "SequenceConfig"]
 
 #: How much one interaction moves a user's profile, by event type.
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
@@ -108,6 +108,135 @@ class RecommenderConfig:
             raise ValueError(f"unknown recommender settings: {sorted(unknown)}")
         values = dict(data)
         for name in ("user_half_life_s", "pair_half_life_s"):
+            if name in values and values[name] is None:
+                values[name] = math.inf
+        if "event_weights" in values:
+            weights = values["event_weights"]
+            if not isinstance(weights, dict):
+                raise ValueError("event_weights must be an object")
+            values["event_weights"] = {str(k): float(v) for k, v in weights.items()}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    """Every knob of :class:`~streamguard.recommender.sequence.SequenceRecommender`
+    (defaults tuned on MovieLens ml-latest-small; see BENCHMARKS.md).
+
+    >>> SequenceConfig().window
+    10
+    >>> SequenceConfig(transition_depth=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: transition_depth must be >= 0
+    """
+
+    #: Profile weight per event type; other types get ``default_weight``. Empty by
+    #: default: on MovieLens the types come from the rating and weighting them hurts.
+    event_weights: dict[str, float] = field(default_factory=dict)
+    default_weight: float = 1.0
+    #: A new interaction pairs with the user's last ``window`` items...
+    window: int = 10
+    #: ...each step further back counting this much less.
+    window_decay: float = 0.85
+    #: Pair weight from the new item back to the earlier one (forward is 1).
+    backward_weight: float = 0.5
+    #: Per new interaction, the user's older interests keep this share of their weight.
+    user_decay: float = 0.8
+    #: Time half-life of a user's interests (event time), on top of ``user_decay``.
+    user_half_life_s: float = math.inf
+    #: Time half-life of co-occurrence and transition counts (event time).
+    pair_half_life_s: float = 730 * 86_400.0
+    #: Pseudo-count pulling each row towards global popularity (0: off).
+    popularity_prior: float = 10.0
+    #: Weight of the "came right after" transitions of the user's last items, at query
+    #: time (0: off), next to the profile's total weight of ``1 / (1 - user_decay)``.
+    transition_weight: float = 0.2
+    #: The last ``transition_depth`` items' transitions count (0: none)...
+    transition_depth: int = 1
+    #: ...each step back this much less.
+    transition_decay: float = 0.5
+    #: Pseudo-count of a transition row's total (a rare item's few transitions say less).
+    transition_prior: float = 10.0
+    #: Successors kept per item (grow to 1.5 times this, then are cut back).
+    max_transitions: int = 20
+    #: Weight of product meaning (an attached content source) at query time (0: off):
+    #: cosines (~0.7-0.85) dwarf normalised co-occurrence scores (a few hundredths), so
+    #: on ml-latest-small 1.0 sank HR@10 to 0.008 and 0.03 was best (bench/bench_content.py)...
+    content_blend: float = 0.03
+    #: ...for the neighbours of the user's last ``content_depth`` items (each step back
+    #: half as much), each scaled by ``content_weight(interactions, content_half)``
+    #: (content counts half at ``content_half`` interactions).
+    content_depth: int = 3
+    content_half: float = 5.0
+    #: Half-life (event time) of the popularity cold users get (inf: all-time counts).
+    popularity_half_life_s: float = 30 * 86_400.0
+    max_neighbours: int = 60
+    max_candidates: int = 80
+    max_history: int = 1000
+    max_users: int = 100_000
+    max_items: int = 100_000
+    max_unavailable: int = 100_000
+
+    _COUNTS = (
+        "window",
+        "max_neighbours",
+        "max_transitions",
+        "max_candidates",
+        "max_history",
+        "max_users",
+        "max_items",
+        "max_unavailable",
+    )
+    _HALF_LIVES = ("user_half_life_s", "pair_half_life_s", "popularity_half_life_s")
+
+    def __post_init__(self) -> None:
+        for name in self._COUNTS:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be >= 1")
+        for name in ("transition_depth", "content_depth"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be >= 0")
+        for name in ("window_decay", "user_decay", "transition_decay"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1]")
+        for name in self._HALF_LIVES:
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"{name} must be > 0 (inf for no decay)")
+        for name in (
+            "backward_weight",
+            "default_weight",
+            "popularity_prior",
+            "transition_weight",
+            "transition_prior",
+            "content_blend",
+            "content_half",
+        ):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"{name} must be a finite number >= 0")
+        for event_type, weight in self.event_weights.items():
+            if not isinstance(event_type, str) or not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"event weight {event_type!r}: must be a finite number >= 0")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (an infinite half-life is written as None)."""
+        data = asdict(self)
+        for name in self._HALF_LIVES:
+            if math.isinf(data[name]):
+                data[name] = None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SequenceConfig:
+        """Inverse of :meth:`as_dict`; unknown keys are an error."""
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown recommender settings: {sorted(unknown)}")
+        values = dict(data)
+        for name in cls._HALF_LIVES:
             if name in values and values[name] is None:
                 values[name] = math.inf
         if "event_weights" in values:

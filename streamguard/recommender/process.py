@@ -52,12 +52,16 @@ import orjson
 from streamguard.observability.mirror import MirroredFamilies, collect_families
 from streamguard.observability.recommender import RecommenderMetrics, RecommenderProcessMetrics
 from streamguard.observability.registry import CollectorRegistry
-from streamguard.recommender.model import CooccurrenceRecommender
-from streamguard.recommender.params import RecommenderConfig
+from streamguard.recommender.content import ContentIndex
+from streamguard.recommender.content_embedder import content_embedder
+from streamguard.recommender.content_state import content_path, restore_texts, save_texts
+from streamguard.recommender.models import DEFAULT_ALGORITHM, algorithm_of, new_model
+from streamguard.recommender.params import RecommenderConfig, SequenceConfig
 from streamguard.recommender.refresh import RefreshPolicy
 from streamguard.recommender.service import RecommenderService
 from streamguard.recommender.snapshot import read_snapshot, write_atomic
 from streamguard.runtime.child import accept_parent, messages, stop_child
+from streamguard.runtime.native_threads import limit_blas_threads
 from streamguard.runtime.supervised import SupervisedChild
 
 __all__ = ["RecommenderProcess", "RecommenderProcessError", "RecommenderSpec", "serve_child"]
@@ -83,13 +87,39 @@ class RecommenderSpec:
     """Restore the model from here at start (a missing file starts an empty model)."""
     min_interval_s: float = 5.0
     k: int = 10
-    config: RecommenderConfig | None = None
+    algorithm: str = DEFAULT_ALGORITHM
+    """``item-cooc`` or ``item-seq`` (:mod:`~streamguard.recommender.models`). A snapshot
+    of the other algorithm is not restored: the child starts an empty model (and logs it)."""
+    config: RecommenderConfig | SequenceConfig | None = None
+    """The algorithm's knobs (None: its defaults)."""
+    content: bool = True
+    """Give a model that takes content (``content`` attribute) a
+    :class:`~streamguard.recommender.content.ContentIndex` of the catalogue's texts,
+    embedded at most ``content_batch`` at a time before each due list."""
+    content_batch: int = 64
+    embedder: str = "hashing"
+    """The content index's embedder: ``hashing`` or ``Settings.model`` (CPU, one thread)."""
+    embedder_backend: str = "auto"
+    onnx_cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        new_model(self.algorithm, self.config)  # an unknown algorithm or config fails here
 
     def build(self) -> RecommenderService:
         """The service, its model restored from the snapshot when there is one."""
         model = None if self.snapshot_path is None else read_snapshot(self.snapshot_path)
+        if model is not None and algorithm_of(model) != self.algorithm:
+            log.warning(
+                "recommender: the snapshot at %s holds a %s model but the algorithm is %s: "
+                "starting an empty %s model (the next snapshot replaces the file)",
+                self.snapshot_path,
+                algorithm_of(model),
+                self.algorithm,
+                self.algorithm,
+            )
+            model = None
         return RecommenderService(
-            model or CooccurrenceRecommender(self.config or RecommenderConfig()),
+            model or new_model(self.algorithm, self.config),
             RefreshPolicy(min_interval_s=self.min_interval_s),
             k=self.k,
             metrics=RecommenderMetrics(),
@@ -108,6 +138,8 @@ def _answer(service: RecommenderService, kind: str, argument: Any) -> Any:
         ]
     if kind == "snapshot":
         size = write_atomic(service.snapshot(), Path(argument))
+        if service.content is not None:  # its texts: the vectors are computed again
+            save_texts(service.content, content_path(Path(argument)))
         assert service.metrics is not None
         service.metrics.snapshot_bytes.set(size)
         service.observe_size()
@@ -117,6 +149,12 @@ def _answer(service: RecommenderService, kind: str, argument: Any) -> Any:
 
 def _build_service(spec: RecommenderSpec) -> tuple[RecommenderService, tuple[str, int]]:
     service = spec.build()
+    if spec.content and hasattr(service.model, "content"):  # load no embedder otherwise
+        limit_blas_threads()  # the index's matrix products: one core, no spinning pool
+        embedder = content_embedder(spec.embedder, spec.embedder_backend, spec.onnx_cache_dir)
+        index = ContentIndex(embedder)
+        if service.use_content(index, spec.content_batch) and spec.snapshot_path is not None:
+            restore_texts(index, content_path(spec.snapshot_path))  # embedded in batches
     return service, (service.model.version, service.model.events_learned)
 
 

@@ -1,8 +1,4 @@
-"""Sequence-aware item-to-item recommender: the user's last few items vote at query time.
-
-An opt-in alternative to :class:`~streamguard.recommender.model.CooccurrenceRecommender`
-(``eval-recommender --model item-seq-v1``), better on MovieLens but not yet wired into the
-recommender process or its snapshots.
+"""Sequence-aware item-to-item recommender: recency, order, transitions and product meaning.
 
 How it works
 ------------
@@ -11,16 +7,22 @@ How it works
   next"), ``i``'s row gets the earlier item (``backward_weight``), each step further
   back counting ``window_decay`` less. Counts decay with event time
   (``pair_half_life_s``); each row keeps its ``max_neighbours`` strongest entries.
-* **Recency at query time.** Learning keeps no per-user scores (cheaper than the
-  co-occurrence model's profile update). A query adds the rows of the user's last
-  ``depth`` items, each normalised and smoothed towards popularity like the other
-  model's, ``(n_ic + a * p_c) / (n_i + a)``, the last item at weight 1 and each step
-  back ``depth_decay`` less: only the last ``depth`` items count, which caps its cost.
-* **Exclusions.** Items the user interacted with (the last ``max_history``), products
-  marked unavailable, and the request's ``exclude`` are never recommended.
-* **Cold users** (and short lists) get the most popular items *lately*: interaction
-  counts with a ``popularity_half_life_s`` half-life in event time
-  (:class:`~.trending.Trending`), then all-time counts past its top list.
+* **Recency-weighted profile, at learn time.** Each user keeps candidate scores: on every
+  interaction the item's row, normalised and smoothed towards popularity,
+  ``(n_ic + a * p_c) / (n_i + a)``, is added to them and older contributions fade by
+  ``user_decay`` per interaction, so the last few items dominate. Doing this when
+  learning keeps a query a sort of at most ``2 * max_candidates`` scores.
+* **Transitions, at query time.** Each item also keeps the items that came *right after*
+  it (``max_transitions``, time-decayed like pairs). A query adds the transitions of the
+  user's last ``transition_depth`` items, read fresh: what the last item led to lately.
+* **Product meaning** (optional, :attr:`SequenceRecommender.content`): the content
+  neighbours of the user's last ``content_depth`` items, by cosine, each scaled by
+  :func:`~.content_source.content_weight` of its interaction count, so a product nobody
+  has touched yet is scored by meaning and the weight moves to co-occurrence as its
+  interactions grow. Nothing is added when no source is attached.
+* **Popularity with time decay** (``popularity_half_life_s``, :class:`~.trending.Trending`)
+  is each row's prior and what cold users (and short lists) get. Items the user
+  interacted with, unavailable products and the request's ``exclude`` never appear.
 
 Examples
 --------
@@ -37,17 +39,17 @@ Examples
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from streamguard.recommender._events import interaction
 from streamguard.recommender.availability import CatalogueAvailability
+from streamguard.recommender.content_source import ContentSource, content_weight
+from streamguard.recommender.params import SequenceConfig
 from streamguard.recommender.popularity import PopularityRanking
-from streamguard.recommender.trending import Trending
+from streamguard.recommender.trending import Trending, most_popular
 from streamguard.recommender.user import UserState
 
 __all__ = ["SEQUENCE_ALGORITHM", "SequenceConfig", "SequenceRecommender"]
@@ -55,84 +57,49 @@ __all__ = ["SEQUENCE_ALGORITHM", "SequenceConfig", "SequenceRecommender"]
 SEQUENCE_ALGORITHM = "item-seq-v1"
 _LN2 = math.log(2.0)
 _RESCALE_ABOVE = 1e12
+_MAX_EXPONENT = 60.0
 _ROW_SLACK = 1.5
-# Popular items a query looks at for ones that enter through the prior alone, per k.
-_WALK_DEPTH = 3
+_CANDIDATE_SLACK = 2.0
 # Candidates blended with popularity per query, per k (the strongest by co-occurrence).
 _BLEND_DEPTH = 3
 
 
-@dataclass(frozen=True)
-class SequenceConfig:
-    """Knobs of :class:`SequenceRecommender` (defaults tuned on ml-latest-small).
+class SequenceRecommender(CatalogueAvailability):
+    """Online top-K recommender: ``learn_one(event)``, ``recommend(user_id, k)``.
 
-    >>> SequenceConfig(depth=0)
-    Traceback (most recent call last):
-    ...
-    ValueError: depth must be >= 1
+    ``content``: product meaning to blend in at query time (a
+    :class:`~.content_source.ContentSource`), None for none; settable at any time.
     """
 
-    #: A new interaction pairs with the user's last ``window`` items...
-    window: int = 10
-    #: ...each step further back counting this much less.
-    window_decay: float = 0.85
-    #: Pair weight from the new item back to the earlier one (forward is 1).
-    backward_weight: float = 0.5
-    #: A query adds the rows of the user's last ``depth`` items...
-    depth: int = 8
-    #: ...each step back counting this much less.
-    depth_decay: float = 0.8
-    #: Time half-life of co-occurrence counts (event time; inf for none).
-    pair_half_life_s: float = 730 * 86_400.0
-    #: Pseudo-count pulling each row towards global popularity (0: off).
-    popularity_prior: float = 10.0
-    #: Half-life (event time) of the popularity cold users get (inf: all-time counts).
-    popularity_half_life_s: float = 30 * 86_400.0
-    max_neighbours: int = 60
-    max_history: int = 1000
-    max_users: int = 100_000
-    max_items: int = 100_000
-    max_unavailable: int = 100_000
-
-    def __post_init__(self) -> None:
-        for name in ("window", "depth", "max_neighbours", "max_history", "max_users"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("max_items", "max_unavailable"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("window_decay", "depth_decay"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in (0, 1]")
-        for name in ("pair_half_life_s", "popularity_half_life_s"):
-            if not getattr(self, name) > 0.0:
-                raise ValueError(f"{name} must be > 0 (inf for no decay)")
-        for name in ("backward_weight", "popularity_prior"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0.0):
-                raise ValueError(f"{name} must be a finite number >= 0")
-
-
-class SequenceRecommender(CatalogueAvailability):
-    """Online top-K recommender: ``learn_one(event)``, ``recommend(user_id, k)``."""
-
-    def __init__(self, config: SequenceConfig | None = None) -> None:
+    def __init__(
+        self, config: SequenceConfig | None = None, *, content: ContentSource | None = None
+    ) -> None:
         self.config = config or SequenceConfig()
+        self.content = content
         c = self.config
+        self._weights = dict(c.event_weights)
         self._pair_rate = _LN2 / c.pair_half_life_s
+        self._user_rate = _LN2 / c.user_half_life_s
+        self._log_user_decay = -math.log(c.user_decay)
         self._rows: dict[str, dict[str, float]] = {}  # LRU order: least recent first
         self._row_sums: dict[str, float] = {}
+        self._next: dict[str, dict[str, float]] = {}  # item -> what came right after it
+        self._next_sums: dict[str, float] = {}
         self._users: dict[str, UserState] = {}  # LRU order: least recent first
         self._unavailable: dict[str, None] = {}
         self._popularity = PopularityRanking(c.max_items)
         self._trending: Trending | None = None
         if not math.isinf(c.popularity_half_life_s):
             self._trending = Trending(c.popularity_half_life_s, max_items=c.max_items)
-        self._depth_weights = [c.depth_decay**step for step in range(c.depth)]
+        self._step_weights = [c.transition_decay**n for n in range(c.transition_depth)]
         self._clock: float | None = None
         self._pair_ref = 0.0  # event time at which stored pair weights have scale 1
+        self._scale_now: float | None = None  # _pair_scale() as of the last event learned
         self._learned = 0
+
+    def attach_content(self, content: ContentSource | None) -> None:
+        """Blend ``content`` (product meaning) into later queries; None detaches it."""
+        self.content = content
 
     # ------------------------------------------------------------------ learning
     def learn_one(self, event: Mapping[str, Any]) -> bool:
@@ -140,63 +107,47 @@ class SequenceRecommender(CatalogueAvailability):
         seen = interaction(event)
         if seen is None:
             return False
-        user_id, item, _, ts = seen
+        user_id, item, event_type, ts = seen
         c = self.config
         if ts is not None and (self._clock is None or ts > self._clock):
             self._clock = ts
-        weight = self._pair_scale()
+        weight = self._scale_now = self._pair_scale()
 
-        user = self._users.pop(user_id, None)
+        users = self._users
+        user = users.pop(user_id, None)
         if user is None:
-            user = UserState(max(c.window, c.depth))
-            if len(self._users) >= c.max_users:
-                del self._users[next(iter(self._users))]
-        self._users[user_id] = user
+            user = UserState(c.window)
+            if len(users) >= c.max_users:
+                del users[next(iter(users))]
+        users[user_id] = user
 
         rows, sums = self._rows, self._row_sums
         row = rows.pop(item, None)
         if row is None:
             row = {}
             if len(rows) >= c.max_items:
-                forgotten = next(iter(rows))
-                del rows[forgotten], sums[forgotten]
+                self._forget(next(iter(rows)))
             sums[item] = 0.0
         rows[item] = row
 
-        longest = _ROW_SLACK * c.max_neighbours
-        backward, decay = c.backward_weight, c.window_decay
-        added = 0.0
+        # Profile first: the item's row as others made it, before this user's own pairs.
+        self._update_profile(user, item, row, event_type, ts, weight)
         recent = user.recent
-        for step, earlier in enumerate(reversed(recent)):
-            if step >= c.window:
-                break
-            if earlier != item:
-                back = weight * backward
-                row[earlier] = row.get(earlier, 0.0) + back
-                added += back
-                earlier_row = rows.get(earlier)
-                if earlier_row is not None:  # None: forgotten under max_items
-                    earlier_row[item] = earlier_row.get(item, 0.0) + weight
-                    sums[earlier] += weight
-                    if len(earlier_row) > longest:
-                        self._prune_row(earlier, earlier_row)
-            weight *= decay
-        sums[item] += added
-        if len(row) > longest:
-            self._prune_row(item, row)
-        if item in recent:
-            recent.remove(item)
-        recent.append(item)
-        history = user.seen
-        history.pop(item, None)
-        history[item] = None
-        if len(history) > c.max_history:
-            del history[next(iter(history))]
+        if recent:
+            last = recent[-1]
+            if last != item and last in rows:
+                self._add_transition(last, item, weight)
+        self._pair_with_recent(recent, item, row, weight)
         self._popularity.add(item)
         if self._trending is not None:
             self._trending.add(item, ts)
         self._learned += 1
         return True
+
+    def _forget(self, item: str) -> None:
+        del self._rows[item], self._row_sums[item]
+        if self._next.pop(item, None) is not None:
+            del self._next_sums[item]
 
     def _pair_scale(self) -> float:
         if self._clock is None or self._pair_rate == 0.0:
@@ -204,19 +155,109 @@ class SequenceRecommender(CatalogueAvailability):
         exponent = self._pair_rate * (self._clock - self._pair_ref)
         if exponent > math.log(_RESCALE_ABOVE):
             factor = math.exp(-min(exponent, 700.0))
-            for row in self._rows.values():
-                for other in row:
-                    row[other] *= factor
-            for key in self._row_sums:
-                self._row_sums[key] *= factor
+            for table, totals in ((self._rows, self._row_sums), (self._next, self._next_sums)):
+                for row in table.values():
+                    for other in row:
+                        row[other] *= factor
+                for key in totals:
+                    totals[key] *= factor
             self._pair_ref = self._clock
             exponent = 0.0
         return math.exp(exponent)
 
-    def _prune_row(self, item: str, row: dict[str, float]) -> None:
-        for weakest in sorted(row, key=row.__getitem__)[: len(row) - self.config.max_neighbours]:
+    def _add_transition(self, last: str, item: str, weight: float) -> None:
+        successors = self._next.get(last)
+        if successors is None:
+            successors = self._next[last] = {}
+            self._next_sums[last] = 0.0
+        successors[item] = successors.get(item, 0.0) + weight
+        self._next_sums[last] += weight
+        if len(successors) > _ROW_SLACK * self.config.max_transitions:
+            self._prune(successors, self.config.max_transitions)
+            self._next_sums[last] = sum(successors.values())
+
+    def _pair_with_recent(
+        self, recent: deque[str], item: str, row: dict[str, float], weight: float
+    ) -> None:
+        c = self.config
+        rows, sums = self._rows, self._row_sums
+        longest = _ROW_SLACK * c.max_neighbours
+        backward, decay = weight * c.backward_weight, c.window_decay
+        added = 0.0
+        for earlier in reversed(recent):
+            if earlier != item:
+                row[earlier] = row.get(earlier, 0.0) + backward
+                added += backward
+                earlier_row = rows.get(earlier)
+                if earlier_row is not None:  # None: forgotten under max_items
+                    earlier_row[item] = earlier_row.get(item, 0.0) + weight
+                    sums[earlier] += weight
+                    if len(earlier_row) > longest:
+                        self._prune(earlier_row, c.max_neighbours)
+                        sums[earlier] = sum(earlier_row.values())
+            weight *= decay
+            backward *= decay
+        sums[item] += added
+        if len(row) > longest:
+            self._prune(row, c.max_neighbours)
+            sums[item] = sum(row.values())
+        if item in recent:
+            recent.remove(item)
+        recent.append(item)
+
+    @staticmethod
+    def _prune(row: dict[str, float], keep: int) -> None:
+        for weakest in sorted(row, key=row.__getitem__)[: len(row) - keep]:
             del row[weakest]
-        self._row_sums[item] = sum(row.values())
+
+    def _update_profile(
+        self,
+        user: UserState,
+        item: str,
+        row: dict[str, float],
+        event_type: str,
+        ts: float | None,
+        pair_weight: float,
+    ) -> None:
+        c = self.config
+        # A new contribution weighs 1/user_decay more than the previous one (and more
+        # still after a pause): growing the user's scale does that without touching
+        # the stored scores.
+        exponent = self._log_user_decay
+        if ts is not None:
+            if user.ts is not None and ts > user.ts:
+                exponent += self._user_rate * (ts - user.ts)
+            if user.ts is None or ts > user.ts:
+                user.ts = ts
+        user.scale *= math.exp(min(exponent, _MAX_EXPONENT))
+        scores = user.scores
+        if user.scale > _RESCALE_ABOVE:
+            factor = 1.0 / user.scale
+            for candidate in scores:
+                scores[candidate] *= factor
+            user.prior *= factor
+            user.scale = 1.0
+
+        seen = user.seen
+        seen.pop(item, None)
+        seen[item] = None
+        if len(seen) > c.max_history:
+            del seen[next(iter(seen))]
+        scores.pop(item, None)
+
+        prior = c.popularity_prior * pair_weight  # in the row's (time-scaled) units
+        total = self._row_sums[item] + prior
+        weight = self._weights.get(event_type, c.default_weight) if self._weights else 1.0
+        if total > 0.0 and weight > 0.0:
+            factor = weight * user.scale / total
+            user.prior += factor * prior
+            get = scores.get
+            # A comprehension then one update() is ~30% faster than item assignments.
+            scores.update(
+                {o: get(o, 0.0) + factor * value for o, value in row.items() if o not in seen}
+            )
+            if len(scores) > _CANDIDATE_SLACK * c.max_candidates:
+                self._prune(scores, c.max_candidates)
 
     # ------------------------------------------------------------------ catalogue
     @property
@@ -238,74 +279,104 @@ class SequenceRecommender(CatalogueAvailability):
         if user is None or not user.recent:
             return self._popular({}, k, exclude)
         seen, unavailable = user.seen, self._unavailable
-        rows, sums = self._rows, self._row_sums
-        prior = self.config.popularity_prior * self._pair_scale()
-        scores: dict[str, float] = {}
-        get = scores.get
-        prior_weight = 0.0
-        for weight, item in zip(self._depth_weights, reversed(user.recent), strict=False):
-            row = rows.get(item)
-            if row is None:
-                continue
-            total = sums[item] + prior
-            if total <= 0.0:
-                continue
-            factor = weight / total
-            prior_weight += factor * prior
-            # A comprehension then one update() is ~30% faster than item assignments.
-            scores.update({c: get(c, 0.0) + factor * value for c, value in row.items()})
-        popularity = self._popularity
-        share = prior_weight / max(popularity.total, 1)
-        count = popularity.counts.get
-        # Only the strongest co-occurrence candidates are blended with popularity.
-        strongest = heapq.nlargest(_BLEND_DEPTH * k, scores, key=scores.__getitem__)
-        blended = {
-            c: scores[c] + share * count(c, 0)
-            for c in strongest
-            if c not in seen and c not in unavailable and c not in exclude
-        }
+        scores, inverse = user.scores, 1.0 / user.scale
+        # The popularity prior: lately popular items (all-time without a half-life).
+        leaders, counts, per_count = self._prior_shares()
+        weight = user.prior * inverse * per_count
+        count = counts.get
+        depth = _BLEND_DEPTH * k
+        strongest: Iterable[str] = scores
+        if len(scores) > depth:
+            strongest = sorted(scores, key=scores.__getitem__, reverse=True)[:depth]
+        blended = {o: scores[o] * inverse + weight * count(o, 0) for o in strongest}
+        extra: dict[str, float] = {}
+        if self._step_weights:
+            self._add_transitions(user, extra, seen)
+        if self.content is not None and self.config.content_blend > 0.0:
+            self._add_content(self.content, user, extra, seen)
+        if extra:
+            get = blended.get
+            blended.update({o: get(o, weight * count(o, 0)) + value for o, value in extra.items()})
+        if unavailable or exclude:
+            for o in [o for o in blended if o in unavailable or o in exclude]:
+                del blended[o]
+        ranked = sorted(blended, key=blended.__getitem__, reverse=True)[:k]
         # The most popular items may enter through the prior alone: their prior term
-        # falls along the popularity order, so the walk stops at the first that cannot
-        # (or after _WALK_DEPTH * k items: a heavy user has seen most popular ones).
-        floor = heapq.nlargest(k, blended.values())[-1] if len(blended) >= k else -1.0
-        for item in itertools.islice(popularity, _WALK_DEPTH * k):
-            boost = share * count(item, 0)
+        # falls along the popularity order, so the walk stops at the first that cannot.
+        floor = blended[ranked[-1]] if len(ranked) == k else -1.0
+        walked = False
+        for item in leaders:
+            boost = weight * count(item, 0)
             if boost <= floor:
                 break
             if item not in blended and item not in seen and item not in unavailable:
                 if item not in exclude:
                     blended[item] = boost
-        top = heapq.nlargest(k, blended, key=blended.__getitem__)
-        out = [(item, blended[item]) for item in top]
+                    ranked.append(item)
+                    walked = True
+                    if len(ranked) >= 2 * k:
+                        break
+        if walked:
+            ranked = sorted(ranked, key=blended.__getitem__, reverse=True)[:k]
+        out = [(item, blended[item]) for item in ranked]
         if len(out) < k:
             out += self._popular({**seen, **blended}, k - len(out), exclude)
         return out
+
+    def _prior_shares(self) -> tuple[Iterable[str], Mapping[str, float], float]:
+        """Items by popularity, most first, their counts, and what turns a count into a
+        share of interactions: time decayed (``popularity_half_life_s``) when finite,
+        else all-time."""
+        if self._trending is not None:
+            return self._trending.top(), *self._trending.shares()
+        popularity = self._popularity
+        return popularity, popularity.counts, 1.0 / max(popularity.total, 1)
+
+    def _add_transitions(
+        self, user: UserState, blended: dict[str, float], seen: Mapping[str, None]
+    ) -> None:
+        """What the user's last items led to lately, into ``blended``."""
+        c = self.config
+        successors_of, totals = self._next, self._next_sums
+        prior = c.transition_prior * (self._scale_now or self._pair_scale())
+        get = blended.get
+        for step, item in zip(self._step_weights, reversed(user.recent), strict=False):
+            successors = successors_of.get(item)
+            if successors:
+                factor = c.transition_weight * step / (totals[item] + prior)
+                blended.update(
+                    {
+                        o: get(o, 0.0) + factor * value
+                        for o, value in successors.items()
+                        if o not in seen
+                    }
+                )
+
+    def _add_content(
+        self,
+        content: ContentSource,
+        user: UserState,
+        blended: dict[str, float],
+        seen: Mapping[str, None],
+    ) -> None:
+        """Neighbours by meaning of the user's last items, weighted towards cold ones."""
+        c = self.config
+        count = self._popularity.counts.get
+        get = blended.get
+        weight, half = c.content_blend, c.content_half
+        for _, item in zip(range(c.content_depth), reversed(user.recent), strict=False):
+            for other, cosine in content.neighbours(item):
+                if other not in seen:
+                    share = content_weight(count(other, 0), half)
+                    blended[other] = get(other, 0.0) + weight * share * cosine
+            weight *= 0.5
 
     def _popular(
         self, skip: Mapping[str, object], n: int, exclude: Collection[str]
     ) -> list[tuple[str, float]]:
         """The ``n`` most popular items lately (then of all time) not in ``skip``,
         ``exclude`` or unavailable; scores are their shares of interactions."""
-        out: list[tuple[str, float]] = []
-        taken: set[str] = set()
-        unavailable = self._unavailable
-        trending = self._trending
-        if trending is not None:
-            for item in trending.top():
-                if item not in skip and item not in unavailable and item not in exclude:
-                    out.append((item, trending.share(item)))
-                    taken.add(item)
-                    if len(out) == n:
-                        return out
-        popularity = self._popularity
-        total = float(max(popularity.total, 1))
-        for item in popularity:
-            if item in skip or item in taken or item in unavailable or item in exclude:
-                continue
-            out.append((item, popularity.count(item) / total))
-            if len(out) == n:
-                break
-        return out
+        return most_popular(self._trending, self._popularity, n, (skip, exclude, self._unavailable))
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -315,7 +386,7 @@ class SequenceRecommender(CatalogueAvailability):
 
     @property
     def events_learned(self) -> int:
-        """Events learned since the model was created."""
+        """Events learned since the model was created (snapshots included)."""
         return self._learned
 
     def size(self) -> dict[str, int]:
@@ -324,6 +395,8 @@ class SequenceRecommender(CatalogueAvailability):
             "users": len(self._users),
             "items": len(self._rows),
             "neighbours": sum(len(row) for row in self._rows.values()),
+            "transitions": sum(len(row) for row in self._next.values()),
+            "candidates": sum(len(user.scores) for user in self._users.values()),
             "history": sum(len(user.seen) for user in self._users.values()),
             "unavailable": len(self._unavailable),
         }

@@ -28,10 +28,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streamguard.observability.recommender import RecommenderMetrics
+from streamguard.recommender.content import ContentIndex, attach_content
 from streamguard.recommender.model import CooccurrenceRecommender
+from streamguard.recommender.models import RecommenderModel
 from streamguard.recommender.recommendation import recommendation_record
 from streamguard.recommender.refresh import RefreshPolicy
-from streamguard.recommender.snapshot import snapshot
+from streamguard.recommender.sequence import SequenceRecommender
+from streamguard.recommender.snapshot import Positions, snapshot
 
 __all__ = ["RecommenderService"]
 
@@ -45,7 +48,7 @@ class RecommenderService:
 
     def __init__(
         self,
-        model: CooccurrenceRecommender | None = None,
+        model: RecommenderModel | None = None,
         policy: RefreshPolicy | None = None,
         *,
         k: int = 10,
@@ -54,11 +57,25 @@ class RecommenderService:
     ) -> None:
         if k < 1:
             raise ValueError("k must be >= 1")
-        self.model = model or CooccurrenceRecommender()
+        self.model: RecommenderModel = model or CooccurrenceRecommender()
         self.policy = policy or RefreshPolicy()
         self.k = k
         self.metrics = metrics
         self._clock = clock
+        #: Product meaning for a model that takes it (:meth:`use_content`), else None.
+        self.content: ContentIndex | None = None
+        self.content_batch = 64
+
+    def use_content(self, index: ContentIndex, batch: int = 64) -> bool:
+        """Feed ``index`` from catalogue records, embed ``batch`` texts at most before
+        each :meth:`due_records`, and give it to the model, when the model takes content
+        (True); otherwise leave both alone (False)."""
+        if batch < 1:
+            raise ValueError("batch must be >= 1")
+        if not attach_content(self.model, index):
+            return False
+        self.content, self.content_batch = index, batch
+        return True
 
     def learn(self, record: Mapping[str, Any]) -> bool:
         """Learn from a clean behaviour record; the user's list becomes pending."""
@@ -73,6 +90,8 @@ class RecommenderService:
         """Apply a clean product record (upsert, delete, stock change)."""
         was_available = self.model.is_available(str(record.get("product_id")))
         self.model.update_product(record)
+        if self.content is not None:  # only queues a changed text: embedded in batches
+            self.content.observe(record)
         self._after_product_change(str(record["product_id"]), was_available)
 
     def remove_product(self, product_id: str) -> None:
@@ -90,6 +109,8 @@ class RecommenderService:
 
     def due_records(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Recommendation records to publish now (changed lists of due users only)."""
+        if self.content is not None and self.content.due:
+            self.content.refresh(self.content_batch)
         now = self._clock()
         records: list[dict[str, Any]] = []
         generated_at = datetime.fromtimestamp(now, tz=UTC)
@@ -115,6 +136,10 @@ class RecommenderService:
         if self.metrics is not None:
             self.metrics.observe_size(self.model.size())
 
-    def snapshot(self) -> bytes:
-        """The model's state (the refresh policy restarts empty: users republish once)."""
-        return snapshot(self.model)
+    def snapshot(self, positions: Positions | None = None) -> bytes:
+        """The model's state, with the input ``positions`` it covers (the refresh policy
+        restarts empty: users republish once)."""
+        model = self.model
+        if not isinstance(model, CooccurrenceRecommender | SequenceRecommender):
+            raise TypeError(f"{type(model).__name__} has no snapshot format")
+        return snapshot(model, positions=positions)

@@ -1,4 +1,9 @@
-"""Snapshots of a :class:`CooccurrenceRecommender`: versioned JSON bytes, checked on load.
+"""Snapshots of a recommender model: versioned JSON bytes, checked on load.
+
+Both algorithms are saved: :class:`CooccurrenceRecommender` (``item-cooc-v1``, the
+format unchanged) and :class:`SequenceRecommender` (``item-seq-v1``: the same fields plus
+its transitions and time-decayed popularity). A snapshot names its algorithm; restoring
+one of an unknown algorithm is a :class:`SnapshotError`.
 
 JSON (orjson), not pickle: a snapshot read back from disk or Kafka is data, never code,
 and every field is type-checked before it reaches the model. ``write_snapshot`` replaces
@@ -37,13 +42,15 @@ from typing import Any
 import orjson
 
 from streamguard.recommender.model import ALGORITHM, CooccurrenceRecommender
-from streamguard.recommender.params import RecommenderConfig
+from streamguard.recommender.params import RecommenderConfig, SequenceConfig
 from streamguard.recommender.popularity import PopularityRanking
+from streamguard.recommender.sequence import SEQUENCE_ALGORITHM, SequenceRecommender
 from streamguard.recommender.user import UserState
 from streamguard.runtime import files
 
 __all__ = [
     "FORMAT",
+    "Model",
     "VERSION",
     "Positions",
     "SnapshotError",
@@ -58,6 +65,9 @@ __all__ = [
 FORMAT = "streamguard.recommender"
 VERSION = 1
 
+Model = CooccurrenceRecommender | SequenceRecommender
+"""The models a snapshot holds."""
+
 Positions = dict[tuple[str, int], int]
 """``(topic, partition) -> next offset to read``: what a model has learned up to."""
 
@@ -66,12 +76,13 @@ class SnapshotError(ValueError):
     """The bytes are not a snapshot this version can restore."""
 
 
-def snapshot(model: CooccurrenceRecommender, *, positions: Positions | None = None) -> bytes:
+def snapshot(model: Model, *, positions: Positions | None = None) -> bytes:
     """The model's whole state as JSON bytes, with the input ``positions`` it covers."""
+    sequence = isinstance(model, SequenceRecommender)
     state: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
-        "algorithm": ALGORITHM,
+        "algorithm": SEQUENCE_ALGORITHM if sequence else ALGORITHM,
         "config": model.config.as_dict(),
         "clock": model._clock,
         "pair_ref": model._pair_ref,
@@ -87,6 +98,9 @@ def snapshot(model: CooccurrenceRecommender, *, positions: Positions | None = No
         },
         "unavailable": list(model._unavailable),
     }
+    if isinstance(model, SequenceRecommender):
+        state["next"] = [[item, model._next_sums[item], row] for item, row in model._next.items()]
+        state["trending"] = None if model._trending is None else model._trending.state()
     if positions is not None:
         state["positions"] = [[topic, part, offset] for (topic, part), offset in positions.items()]
     return orjson.dumps(state)
@@ -118,12 +132,12 @@ def _weights(value: Any, what: str) -> dict[str, float]:
     return {key: _number(v, what) for key, v in value.items()}
 
 
-def restore(data: bytes) -> CooccurrenceRecommender:
+def restore(data: bytes) -> Model:
     """A model from :func:`snapshot` bytes; :class:`SnapshotError` if they are not one."""
     return restore_positions(data)[0]
 
 
-def restore_positions(data: bytes) -> tuple[CooccurrenceRecommender, Positions]:
+def restore_positions(data: bytes) -> tuple[Model, Positions]:
     """The model and the input positions a :func:`snapshot` covers (empty when it was
     taken without any); :class:`SnapshotError` if the bytes are not a snapshot."""
     try:
@@ -135,14 +149,23 @@ def restore_positions(data: bytes) -> tuple[CooccurrenceRecommender, Positions]:
         state.get("version") == VERSION,
         f"snapshot version {state.get('version')!r} is not supported (expected {VERSION})",
     )
-    _check(state.get("algorithm") == ALGORITHM, f"snapshot of another algorithm: {ALGORITHM}")
+    algorithm = state.get("algorithm")
+    _check(
+        algorithm in (ALGORITHM, SEQUENCE_ALGORITHM),
+        f"snapshot of another algorithm: {algorithm!r} (known: {ALGORITHM}, {SEQUENCE_ALGORITHM})",
+    )
+    model: Model
     try:
-        config = RecommenderConfig.from_dict(state["config"])
+        if algorithm == ALGORITHM:
+            model = CooccurrenceRecommender(RecommenderConfig.from_dict(state["config"]))
+        else:
+            model = SequenceRecommender(SequenceConfig.from_dict(state["config"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise SnapshotError(f"bad config in snapshot: {exc}") from None
-    model = CooccurrenceRecommender(config)
     try:
         _fill(model, state)
+        if isinstance(model, SequenceRecommender):
+            _fill_sequence(model, state)
         positions = _positions(state.get("positions", []))
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, SnapshotError):
@@ -166,7 +189,7 @@ def _positions(value: Any) -> Positions:
     return positions
 
 
-def _fill(model: CooccurrenceRecommender, state: dict[str, Any]) -> None:
+def _fill(model: Model, state: dict[str, Any]) -> None:
     clock = state["clock"]
     model._clock = None if clock is None else _number(clock, "clock")
     model._pair_ref = _number(state["pair_ref"], "pair_ref")
@@ -207,7 +230,36 @@ def _fill(model: CooccurrenceRecommender, state: dict[str, Any]) -> None:
     model._unavailable = dict.fromkeys(unavailable[-config.max_unavailable :])
 
 
-def write_snapshot(model: CooccurrenceRecommender, path: Path) -> int:
+def _fill_sequence(model: SequenceRecommender, state: dict[str, Any]) -> None:
+    """The sequence model's own parts: transitions and time-decayed popularity."""
+    transitions = state["next"]
+    _check(isinstance(transitions, list), "next must be a list")
+    for item, total, row in transitions:
+        _check(isinstance(item, str), "transition item must be a string")
+        successors = _weights(row, f"transitions of {item!r}")
+        total = _number(total, f"transition sum of {item!r}")
+        if item in model._rows:  # like the model: only items it still holds
+            model._next[item], model._next_sums[item] = successors, total
+    trending = state["trending"]
+    if trending is None or model._trending is None:
+        return
+    _check(isinstance(trending, dict), "trending must be an object")
+    clock = trending["clock"]
+    items = trending["items"]
+    _check(isinstance(items, list), "trending items must be a list")
+    pairs = []
+    for item, score in items:
+        _check(isinstance(item, str), "trending item must be a string")
+        pairs.append((item, _number(score, "trending score")))
+    model._trending.load(
+        None if clock is None else _number(clock, "trending clock"),
+        _number(trending["ref"], "trending ref"),
+        _number(trending["total"], "trending total"),
+        pairs,
+    )
+
+
+def write_snapshot(model: Model, path: Path) -> int:
     """Write a snapshot to ``path`` atomically (temp file + rename); returns its size."""
     return write_atomic(snapshot(model), path)
 
@@ -221,7 +273,7 @@ def write_atomic(data: bytes, path: Path) -> int:
     return files.write_atomic(path, [data])
 
 
-def read_snapshot(path: Path) -> CooccurrenceRecommender | None:
+def read_snapshot(path: Path) -> Model | None:
     """The model saved at ``path``, or None when there is no snapshot yet."""
     try:
         data = path.read_bytes()

@@ -25,9 +25,11 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
-__all__ = ["Trending"]
+from streamguard.recommender.popularity import PopularityRanking
+
+__all__ = ["Trending", "most_popular"]
 
 _LN2 = math.log(2.0)
 _RESCALE_ABOVE = math.log(1e12)
@@ -48,7 +50,8 @@ class Trending:
         self._scores: dict[str, float] = {}  # item -> score * scale; LRU order
         self._leaders: dict[str, None] = {}
         self._floor = 0.0
-        self._ranked: list[str] | None = []
+        self._ranked: list[str] | None = []  # the leaders, best first (None: to sort)
+        self._rank: dict[str, int] = {}  # leader -> its index in _ranked
         self._total = 0.0  # every score's sum, * scale
         self._clock: float | None = None
         self._ref = 0.0  # event time at which stored scores have scale 1
@@ -87,19 +90,40 @@ class Trending:
         if len(scores) > self.max_items:
             forgotten = next(iter(scores))
             del scores[forgotten]
-            if forgotten in self._leaders:
-                del self._leaders[forgotten]
-                self._floor = 0.0  # a forgotten leader: let anyone back in
+            if forgotten in self._leaders:  # rare: rebuild, or a lower item could lead
+                self._rebuild()
         leaders = self._leaders
         if item in leaders:
-            self._ranked = None
+            self._promote(item, score)
         elif score > self._floor or len(leaders) < self.leaders:
             leaders[item] = None
-            self._ranked = None
             if len(leaders) > 2 * self.leaders:
                 kept = sorted(leaders, key=scores.__getitem__, reverse=True)[: self.leaders]
                 self._leaders = dict.fromkeys(kept)
                 self._floor = scores[kept[-1]]
+                self._ranked = None
+            elif self._ranked is not None:
+                self._rank[item] = len(self._ranked)
+                self._ranked.append(item)
+                self._promote(item, score)
+
+    def _promote(self, item: str, score: float) -> None:
+        """Move a leader whose score grew up the cached ranking (scores only grow, so
+        it only moves up, usually a few places): no re-sort per interaction."""
+        ranked = self._ranked
+        if ranked is None:
+            return
+        rank, scores = self._rank, self._scores
+        position = rank[item]
+        while position > 0:
+            above = ranked[position - 1]
+            if scores[above] >= score:
+                break
+            ranked[position] = above
+            rank[above] = position
+            position -= 1
+        ranked[position] = item
+        rank[item] = position
 
     def score(self, item: str) -> float:
         """The item's decayed count, in units of one interaction now."""
@@ -109,10 +133,16 @@ class Trending:
         """The item's share of all (decayed) interactions, 0 when none."""
         return self._scores.get(item, 0.0) / self._total if self._total > 0.0 else 0.0
 
+    def shares(self) -> tuple[Mapping[str, float], float]:
+        """Every item's scaled score (a live view: read only) and ``1 / their sum``, so
+        ``share(item) == scores.get(item, 0) * inverse`` without a call per item."""
+        return self._scores, (1.0 / self._total if self._total > 0.0 else 0.0)
+
     def top(self) -> list[str]:
         """Up to ``leaders`` (or more) items, highest decayed count first."""
         if self._ranked is None:
             self._ranked = sorted(self._leaders, key=self._scores.__getitem__, reverse=True)
+            self._rank = {item: position for position, item in enumerate(self._ranked)}
         return self._ranked
 
     # ------------------------------------------------------------------ snapshots
@@ -134,7 +164,48 @@ class Trending:
         self._scores = dict(items)
         while len(self._scores) > self.max_items:
             del self._scores[next(iter(self._scores))]
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Leaders and floor from every score (a full sort)."""
         kept = sorted(self._scores, key=self._scores.__getitem__, reverse=True)
         self._leaders = dict.fromkeys(kept[: self.leaders])
         self._floor = self._scores[kept[self.leaders - 1]] if len(kept) >= self.leaders else 0.0
         self._ranked = None
+
+
+def most_popular(
+    trending: Trending | None,
+    popularity: PopularityRanking,
+    n: int,
+    skip: Iterable[Collection[str]] = (),
+) -> list[tuple[str, float]]:
+    """The ``n`` most popular items lately (``trending``'s leaders, by their share of
+    decayed interactions), then of all time (by share of all interactions), none in any
+    of the ``skip`` collections.
+
+    >>> ranking, trending = PopularityRanking(), Trending(half_life_s=10.0, leaders=1)
+    >>> for item, ts in [("old", 0.0), ("old", 0.0), ("new", 30.0)]:
+    ...     ranking.add(item)
+    ...     trending.add(item, ts)
+    >>> [item for item, _ in most_popular(trending, ranking, 3, [{"x"}])]
+    ['new', 'old']
+    """
+    out: list[tuple[str, float]] = []
+    skips = list(skip)
+    taken: set[str] = set()
+    if trending is not None:
+        for item in trending.top():
+            if not any(item in s for s in skips):
+                out.append((item, trending.share(item)))
+                taken.add(item)
+                if len(out) == n:
+                    return out
+    total = float(max(popularity.total, 1))
+    for item in popularity:
+        if item in taken or any(item in s for s in skips):
+            continue
+        out.append((item, popularity.count(item) / total))
+        if len(out) == n:
+            break
+    return out

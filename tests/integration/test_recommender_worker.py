@@ -75,14 +75,19 @@ def learned(record: dict[str, Any]) -> int:
     return int(str(record["model_version"]).rsplit("@", 1)[1])
 
 
+@pytest.mark.parametrize(
+    ("algorithm", "tag"), [("item-cooc", "item-cooc-v1@"), ("item-seq", "item-seq-v1@")]
+)
 def test_recommendations_for_the_right_users_bounded_and_kept_across_restart(
-    broker: EmbeddedBroker, tmp_path: Path
+    broker: EmbeddedBroker, tmp_path: Path, algorithm: str, tag: str
 ) -> None:
     topics, first = new_worker(
         broker.bootstrap,
         tmp_path,
         name="worker-1",
         STREAMGUARD_RECOMMENDER_MIN_INTERVAL_S=str(MIN_INTERVAL_S),
+        STREAMGUARD_RECOMMENDER_ALGORITHM=algorithm,
+        STREAMGUARD_RECOMMENDER_CONTENT="false",  # no embedder in the child: model only
     )
     try:
         first.start().wait_ready()
@@ -109,12 +114,13 @@ def test_recommendations_for_the_right_users_bounded_and_kept_across_restart(
         for key, record in seen:
             assert key == record["user_id"].encode()
             assert 0 < len(record["items"]) <= 10, record
+            assert record["model_version"].startswith(tag), record
 
         # A second wave for the same users: at most one list per user per interval.
         asyncio.run(produce(broker.bootstrap, topics, wave(users, 4, 2)))
 
         def republished(seen: list[tuple[bytes, dict[str, Any]]]) -> bool:
-            per_user = defaultdict(int)
+            per_user: defaultdict[str, int] = defaultdict(int)
             for _, r in seen:
                 per_user[r["user_id"]] += 1
             return all(per_user[f"u{u}"] >= 2 for u in users)
@@ -148,6 +154,7 @@ def test_recommendations_for_the_right_users_bounded_and_kept_across_restart(
                 )
             )
             newcomer = next(r for _, r in seen if r["user_id"] == "newcomer")
+            assert newcomer["model_version"].startswith(tag), newcomer
             assert learned(newcomer) > before_restart
             # What co-occurred with p1 before the restart is recommended now.
             assert newcomer["items"], newcomer

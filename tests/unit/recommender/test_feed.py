@@ -360,3 +360,27 @@ def test_run_publishes_keyed_lists_and_snapshots_on_stop(tmp_path: Path) -> None
     assert set(sender.latest()) == {f"u{u}" for u in range(12)}
     _, positions = restore_positions(path.read_bytes())
     assert positions == {key: len(v) for key, v in log.partitions.items()}
+
+
+def test_load_service_starts_the_configured_algorithm_and_not_a_snapshot_of_the_other(
+    tmp_path: Path,
+) -> None:
+    from streamguard.recommender.model import CooccurrenceRecommender
+    from streamguard.recommender.sequence import SequenceRecommender
+
+    path = tmp_path / "model.json"
+    service, positions = load_service(path, algorithm="item-seq")
+    assert isinstance(service.model, SequenceRecommender) and positions == {}
+
+    cooc = CooccurrenceRecommender()
+    cooc.learn_one({"user_id": "ann", "product_id": "tent", "event_type": "view"})
+    path.write_bytes(snapshot(cooc, positions={("behavior.clean", 0): 7}))
+    restored, positions = load_service(path)  # the default algorithm: restored as saved
+    assert restored.model.events_learned == 1 and positions == {("behavior.clean", 0): 7}
+    # A switched algorithm starts empty and re-reads from the start: the old positions
+    # describe the other model's state.
+    switched, positions = load_service(path, algorithm="item-seq")
+    assert isinstance(switched.model, SequenceRecommender)
+    assert switched.model.events_learned == 0 and positions == {}
+    with pytest.raises(ValueError, match="unknown recommender algorithm"):
+        load_service(tmp_path / "none.json", algorithm="item-mf")

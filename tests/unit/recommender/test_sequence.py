@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ def top(model: SequenceRecommender | CooccurrenceRecommender, user: str, k: int 
 
 
 def test_the_last_item_outweighs_older_ones() -> None:
-    model = SequenceRecommender(SequenceConfig(popularity_prior=0.0))
+    model = SequenceRecommender(SequenceConfig(popularity_prior=0.0, user_decay=0.5))
     # Others: after "tent" comes "stove", after "book" comes "lamp".
     learn(model, "a:tent", "a:stove", "b:book", "b:lamp")
     learn(model, "u:book", "u:tent")  # u's last item is the tent
@@ -38,13 +39,15 @@ def test_the_last_item_outweighs_older_ones() -> None:
     assert top(model, "v") == ["lamp"]
 
 
-def test_only_the_last_depth_items_vote() -> None:
-    model = SequenceRecommender(SequenceConfig(depth=1, window=1, popularity_prior=0.0))
-    learn(model, "a:x", "a:y", "b:p", "b:q")
-    learn(model, "u:x", "u:p")
-    assert top(model, "u", 5) == ["q", "y"]  # y only through the popularity fallback
-    learn(model, "w:p", "w:x")
-    assert top(model, "w") == ["y"]
+def test_what_the_last_item_led_to_lately_is_boosted() -> None:
+    config = SequenceConfig(popularity_prior=0.0, window=1, user_decay=0.5)
+    plain = SequenceRecommender(replace(config, transition_depth=0))
+    boosted = SequenceRecommender(replace(config, transition_weight=5.0))
+    for model in (plain, boosted):
+        # After x: y right after it once, z (two steps later) more often.
+        learn(model, "a:x", "a:y", "b:z", "b:x", "c:z", "c:x", "d:z", "d:x", "u:x")
+    assert top(plain, "u") == ["z"]  # co-occurrence: z is x's strongest neighbour
+    assert top(boosted, "u") == ["y"]  # but y is what came right after x
 
 
 def test_came_next_outweighs_came_before() -> None:
@@ -107,7 +110,9 @@ def test_events_without_a_user_or_product_are_not_learned() -> None:
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"depth": 0}, "depth must be >= 1"),
+        ({"transition_depth": -1}, "transition_depth must be >= 0"),
+        ({"user_decay": 1.5}, "user_decay must be in"),
+        ({"content_blend": math.inf}, "content_blend must be"),
         ({"window_decay": 0.0}, "window_decay must be in"),
         ({"pair_half_life_s": 0.0}, "pair_half_life_s must be > 0"),
         ({"popularity_prior": -1.0}, "popularity_prior must be"),

@@ -60,3 +60,18 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="leaders"):
         Trending(1.0, leaders=0)
     assert Trending(math.inf).score("x") == 0.0
+
+
+def test_ranking_kept_between_adds_matches_a_fresh_sort() -> None:
+    rng = random.Random(11)
+    trending = Trending(600.0, leaders=8, max_items=40)
+    for n in range(4000):
+        item = f"p{int(rng.paretovariate(1.05)) % 70 + (n // 700)}"
+        trending.add(item, n * 3.0)
+        ranked = list(trending.top())  # kept up to date incrementally after the first
+        scores = [trending.score(i) for i in ranked]
+        assert scores == sorted(scores, reverse=True), n
+        fresh = Trending(600.0, leaders=8, max_items=40)
+        state = trending.state()
+        fresh.load(state["clock"], state["ref"], state["total"], state["items"])  # type: ignore[arg-type]
+        assert fresh.top()[:8] == ranked[:8], n
