@@ -172,9 +172,15 @@ def overload(model: Embedder, values: list[bytes], batch_size: int) -> dict[str,
     }
 
 
+def _before_kwargs() -> dict[str, Any]:
+    """How ``--onnx-before`` runs: as the previous release ran its export (recipe v3:
+    384-token buckets, every ONNX Runtime fusion on, ``SkipLayerNormalization`` included)."""
+    return {"disabled_optimizers": ()}
+
+
 def _onnx_before(args: argparse.Namespace, threads: int | None) -> list[tuple[str, Any]]:
-    """The ONNX path before the faster export (``--onnx-before``: an earlier export's
-    ``model.onnx``, run as it was: 128-text buckets, no token budget)."""
+    """The ONNX path before the faster session (``--onnx-before``: an earlier export's
+    ``model.onnx``, run as it was, see :func:`_before_kwargs`)."""
     if not args.onnx_before:
         return []
     from streamguard.embed.onnx_runtime import OnnxEmbedder
@@ -183,8 +189,8 @@ def _onnx_before(args: argparse.Namespace, threads: int | None) -> list[tuple[st
     before = OnnxEmbedder(
         args.model or DEFAULT_MODEL,
         threads=threads,
-        bucket_tokens=None,
         model_file=args.onnx_before,
+        **_before_kwargs(),
     )
     return [("onnx int8 (before)", before.embed)]
 
@@ -202,7 +208,7 @@ def onnx_accuracy(texts: list[str], model: str | None, before: str | None) -> di
     runs = {"onnx int8": OnnxEmbedder(name, threads=1)}
     if before:
         runs["onnx int8 (before)"] = OnnxEmbedder(
-            name, threads=1, bucket_tokens=None, model_file=before
+            name, threads=1, model_file=before, **_before_kwargs()
         )
     out: dict[str, Any] = {"texts": len(texts)}
     for label, embedder in runs.items():
@@ -252,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-compare", action="store_true", help="skip the side by side")
     parser.add_argument("--model", default=None, help="model directory (default: bundled)")
     parser.add_argument(
-        "--onnx-before", default=None, help="an earlier int8 model.onnx to run side by side"
+        "--onnx-before",
+        default=None,
+        help="an earlier int8 model.onnx to run side by side (every ONNX Runtime fusion on)",
     )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.batch_sizes.split(",")]

@@ -128,7 +128,10 @@ def encode(
     """Tokenize ``texts`` in one ``encode_batch`` call and cut them into length buckets
     of at most ``max_texts`` texts and ``max_tokens`` padded tokens (see the module
     docstring)."""
-    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=True)
+    # ``encode_batch_fast`` (tokenizers >= 0.20) skips the character offsets nobody here
+    # reads: ~20% less CPU per text than ``encode_batch``, the same ids
+    encode_batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+    encodings = encode_batch(list(texts), add_special_tokens=True)
     ids = [encoding.ids for encoding in encodings]
     lengths = [len(row) for row in ids]
     batches = []

@@ -13,7 +13,7 @@ import pytest
 from streamguard.config import Settings
 from streamguard.embed import backend, onnx_export
 from streamguard.embed.onnx_export import ensure_onnx_model, model_key
-from streamguard.embed.onnx_runtime import OnnxEmbedder
+from streamguard.embed.onnx_runtime import DISABLED_OPTIMIZERS, OnnxEmbedder
 from streamguard.embed.tokens import encode, load_tokenizer
 from streamguard.embed.transformer import TransformerEmbedder, resolve_model_path
 from streamguard.wiring import LazyEmbedder, build_embedder
@@ -158,6 +158,43 @@ def test_buckets_pad_each_group_to_its_own_longest() -> None:
     assert buckets.padded_tokens < len(texts) * widths[-1]
     for batch in buckets:
         assert (batch.input_ids[batch.attention_mask == 0] == pad_id).all()
+
+
+def test_encode_gives_the_same_ids_with_or_without_encode_batch_fast() -> None:
+    tokenizer, pad_id = load_tokenizer(resolve_model_path("default"), 128)
+
+    class PlainOnly:  # an older tokenizers: encode_batch only
+        def encode_batch(self, texts: list[str], add_special_tokens: bool) -> Any:
+            return tokenizer.encode_batch(texts, add_special_tokens=add_special_tokens)
+
+    fast = encode(tokenizer, TEXTS, 4, pad_id, 64)
+    plain = encode(PlainOnly(), TEXTS, 4, pad_id, 64)
+    assert (fast.tokens, fast.padded_tokens) == (plain.tokens, plain.padded_tokens)
+    for a, b in zip(fast, plain, strict=True):
+        assert a.rows.tolist() == b.rows.tolist()
+        assert np.array_equal(a.input_ids, b.input_ids)
+        assert np.array_equal(a.attention_mask, b.attention_mask)
+    assert fast.batches[-1].input_ids[0, 0] == tokenizer.token_to_id("[CLS]")
+
+
+def test_the_skip_layer_norm_fusion_is_left_out_and_changes_no_embedding(
+    int8: OnnxEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime
+
+    seen: list[list[str]] = []
+    real = onnxruntime.InferenceSession
+
+    def recording(*args: Any, disabled_optimizers: list[str], **kwargs: Any) -> Any:
+        seen.append(disabled_optimizers)
+        return real(*args, disabled_optimizers=disabled_optimizers, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", recording)
+    default = OnnxEmbedder(threads=1, model_file=int8.path)
+    fused = OnnxEmbedder(threads=1, model_file=int8.path, disabled_optimizers=())
+    assert seen == [list(DISABLED_OPTIMIZERS), []] and "SkipLayerNormFusion" in seen[0]
+    got, want = default.embed(TEXTS), fused.embed(TEXTS)
+    assert np.sum(got * want, axis=1).min() > 0.999  # one int8 rounding may flip
 
 
 def test_auto_picks_onnx_on_the_cpu_and_torch_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
