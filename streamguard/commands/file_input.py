@@ -13,7 +13,17 @@ from streamguard.contracts.contract import StreamContract
 from streamguard.events.records import Outcome, SourcePosition
 from streamguard.pipeline import RecordPipeline
 
-__all__ = ["InMemoryCatalogue", "StreamClock", "iter_lines", "load_catalogue", "write_lines"]
+__all__ = [
+    "InMemoryCatalogue",
+    "StreamClock",
+    "iter_line_blocks",
+    "iter_lines",
+    "load_catalogue",
+    "write_lines",
+]
+
+#: Bytes read at a time by :func:`iter_line_blocks`.
+BLOCK_BYTES = 1 << 20
 
 
 class InMemoryCatalogue:
@@ -77,7 +87,7 @@ class StreamClock:
         ):
             # The pipeline's own format: parse the second once per second. The same
             # division of whole microseconds that datetime.timestamp() does: same float.
-            if ts[:19] != self._prefix:
+            if not (self._prefix and ts.startswith(self._prefix)):
                 second = datetime.fromisoformat(ts[:19] + "+00:00")
                 self._prefix, self._second_us = ts[:19], int(second.timestamp()) * 1_000_000
             moment = (self._second_us + int(millis) * 1000) / 1_000_000
@@ -91,9 +101,45 @@ class StreamClock:
 
 
 def iter_lines(fh: IO[bytes]) -> Iterator[bytes]:
-    """Lines without their line ending; a final empty line (trailing newline) is no record."""
-    for line in fh:
-        yield line[:-2] if line.endswith(b"\r\n") else line.rstrip(b"\n")
+    """Lines without their line ending; a final empty line (trailing newline) is no record.
+
+    >>> import io
+    >>> list(iter_lines(io.BytesIO(b"a\\r\\nb\\n\\nc\\r")))
+    [b'a', b'b', b'', b'c\\r']
+    """
+    for block in iter_line_blocks(fh):
+        yield from block
+
+
+def iter_line_blocks(fh: IO[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[list[bytes]]:
+    """The lines of :func:`iter_lines`, a list at a time (read ``block_bytes`` at a time
+    and split in one call: cheaper per line than reading lines one by one).
+
+    A line ends at ``\\n``; a ``\\r`` before it goes too (``\\r\\n`` endings), not one
+    at the very end of the file without a ``\\n`` after it (as :func:`iter_lines` always).
+
+    >>> import io
+    >>> list(iter_line_blocks(io.BytesIO(b"a\\nbb\\r\\ncc"), block_bytes=4))
+    [[b'a'], [b'bb'], [b'cc']]
+    """
+    parts: list[bytes] = []  # the line not ended yet, in pieces (a long one: many)
+    while chunk := fh.read(block_bytes):
+        if b"\n" not in chunk:
+            parts.append(chunk)
+            continue
+        if parts:
+            parts.append(chunk)
+            chunk = b"".join(parts)
+            parts = []
+        lines = chunk.split(b"\n")
+        rest = lines.pop()  # no newline after it (yet)
+        if rest:
+            parts.append(rest)
+        if b"\r" in chunk:
+            lines = [line[:-1] if line[-1:] == b"\r" else line for line in lines]
+        yield lines
+    if parts:
+        yield [b"".join(parts)]
 
 
 def write_lines(fh: IO[bytes], lines: list[bytes]) -> None:

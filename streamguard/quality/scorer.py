@@ -217,17 +217,29 @@ class QualityScorer:
         dq = record["_dq"]
         w = self.weights
         # The record's own composite, summed inline: this runs for every clean record.
-        got = w["uniqueness"] + w["validity"] * (
+        w_unique, w_valid = w["uniqueness"], w["validity"]
+        got = w_unique + w_valid * (
             self.corrected_score if dq.get("status") == "corrected" else 1.0
         )
-        total = w["uniqueness"] + w["validity"]
+        total = w_unique + w_valid
         completeness = self._pending_completeness
         self._pending_completeness = None
         if completeness is not None:
             got += w["completeness"] * completeness
             total += w["completeness"]
         ts = record.get("ts")
-        event_time = self._event_time(ts)
+        # self._event_time(ts), its usual case inline: the canonical ts of the last second
+        if (
+            type(ts) is str
+            and len(ts) == 24
+            and ts[19] == "."
+            and ts.startswith(self._ts_prefix)
+            and (millis := ts[20:23]).isdigit()
+            and self._ts_prefix
+        ):
+            event_time: float | None = self._ts_second + int(millis) / 1000.0
+        else:
+            event_time = self._event_time(ts)
         if event_time is not None:
             on_time = self._timeliness.learn_one(event_time, self._clock())
             got += w["timeliness"] * on_time
@@ -246,7 +258,10 @@ class QualityScorer:
         if anomaly_score is not None:
             if self._anomaly.learn_one(anomaly_score):
                 self._examples.add("anomaly", None, source, record, "anomaly_score", anomaly_score)
-            if isinstance(anomaly_score, (int, float)) and anomaly_score == anomaly_score:
+            if type(anomaly_score) is float and 0.0 <= anomaly_score <= 1.0:
+                got += w["anomaly"] * (1.0 - anomaly_score)  # the clamp below, a no-op here
+                total += w["anomaly"]
+            elif isinstance(anomaly_score, (int, float)) and anomaly_score == anomaly_score:
                 got += w["anomaly"] * (1.0 - min(max(float(anomaly_score), 0.0), 1.0))
                 total += w["anomaly"]
         # int(x * 1e4 + 0.5) / 1e4 rounds like round(x, 4) for x >= 0, at a tenth of the cost.

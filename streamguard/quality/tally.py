@@ -62,6 +62,7 @@ class RunTally:
         self.attribute_present: Counter[str] = Counter()
         self.with_attributes = 0
         self.checked_for_gaps = 0
+        self._gap_fields: tuple[str, ...] = tuple(GAP_FIELDS.get(stream, ()))
 
     @property
     def total(self) -> int:
@@ -71,23 +72,29 @@ class RunTally:
     def add(self, outcome: Outcome) -> None:
         """Account for one outcome."""
         self.outcomes[outcome.status] += 1
-        for reason in outcome.reasons:
-            self.reasons[reason.code] += 1
-            self.reason_fields[f"{reason.code}:{reason.field or '-'}"] += 1
-        for correction in outcome.corrections:
-            self.rules[correction.rule] += 1
-            self.rule_fields[f"{correction.rule}:{correction.field}"] += 1
-        if outcome.record is not None:
-            self._gaps(outcome.record)
+        if outcome.reasons:
+            for reason in outcome.reasons:
+                self.reasons[reason.code] += 1
+                self.reason_fields[f"{reason.code}:{reason.field or '-'}"] += 1
+        if outcome.corrections:
+            for correction in outcome.corrections:
+                self.rules[correction.rule] += 1
+                self.rule_fields[f"{correction.rule}:{correction.field}"] += 1
+        record = outcome.record
+        if record is not None:
+            # self._gaps(record), inline: per clean record
+            get = record.get
+            if get("op") == "delete":
+                return  # a delete carries only the id: nothing is missing
+            self.checked_for_gaps += 1
+            for name in self._gap_fields:
+                if get(name) is None:
+                    self.missing[name] += 1
+            attributes = get("attributes")
+            if attributes is not None:
+                self._attributes(attributes)
 
-    def _gaps(self, record: dict[str, Any]) -> None:
-        if record.get("op") == "delete":
-            return  # a delete carries only the id: nothing is missing
-        self.checked_for_gaps += 1
-        for name in GAP_FIELDS.get(self.stream, ()):
-            if record.get(name) is None:
-                self.missing[name] += 1
-        attributes = record.get("attributes")
+    def _attributes(self, attributes: Any) -> None:
         if isinstance(attributes, dict):
             self.with_attributes += 1
             for key, value in attributes.items():
