@@ -35,7 +35,7 @@ Examples
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -163,6 +163,25 @@ class ContentIndex:
         """Up to ``k`` ``(product, cosine)`` nearest to ``item``, best first; empty
         without a vector."""
         return self._lists.get(item, _EMPTY)
+
+    def similarity(self, items: Sequence[str], anchors: Sequence[tuple[str, float]]) -> list[float]:
+        """For each of ``items``, the weighted sum of its cosines to the ``(product,
+        weight)`` ``anchors`` (one matrix-vector product); 0 for items without a vector,
+        and anchors without one add nothing."""
+        slot = self._slot
+        held = [(s, w) for a, w in anchors if (s := slot.get(a)) is not None]
+        if not held or not items:
+            return [0.0] * len(items)
+        vectors = self._vectors
+        if len(held) == 1:
+            profile = vectors[held[0][0]] * np.float32(held[0][1])
+        else:
+            weights = np.array([w for _, w in held], dtype=np.float32)
+            profile = weights @ vectors[[s for s, _ in held]]
+        # Slot 0 stands in for items without a vector; their 0 is set afterwards.
+        slots = [slot.get(item, -1) for item in items]
+        scores: list[float] = (vectors[[max(s, 0) for s in slots]] @ profile).tolist()
+        return [score if s >= 0 else 0.0 for score, s in zip(scores, slots, strict=True)]
 
     def __contains__(self, item: object) -> bool:
         """Whether ``item`` has a vector."""

@@ -5,7 +5,8 @@ the cosine between their embedding and the user's recent items. It does not embe
 anything itself: it asks a :class:`ContentSource` (the index in :mod:`.content`, fed in
 batches off the record's path) for each recent item's nearest products by meaning, and
 blends that evidence with co-occurrence by :func:`content_weight`, which moves from
-content to collaborative evidence as a product's interactions grow.
+content to collaborative evidence as a product's interactions grow. It also re-ranks its
+best candidates by their :meth:`ContentSource.similarity` to the user's last items.
 
 Examples
 --------
@@ -31,6 +32,11 @@ class ContentSource(Protocol):
     def neighbours(self, item: str) -> Sequence[tuple[str, float]]:
         """Up to the index's ``k`` products closest to ``item`` by cosine (> 0), best first,
         never ``item`` itself; empty when ``item`` has no vector."""
+        ...
+
+    def similarity(self, items: Sequence[str], anchors: Sequence[tuple[str, float]]) -> list[float]:
+        """For each of ``items``, the weighted sum of its cosines to the ``(product,
+        weight)`` ``anchors`` (the user's recent items); 0 for items without a vector."""
         ...
 
     def __contains__(self, item: object) -> bool:

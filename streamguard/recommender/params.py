@@ -158,21 +158,35 @@ class SequenceConfig:
     transition_decay: float = 0.5
     #: Pseudo-count of a transition row's total (a rare item's few transitions say less).
     transition_prior: float = 10.0
-    #: Successors kept per item (grow to 1.5 times this, then are cut back).
+    #: Successors kept per item (grow to twice this, then are cut back).
     max_transitions: int = 20
     #: Weight of product meaning (an attached content source) at query time (0: off):
     #: cosines (~0.7-0.85) dwarf normalised co-occurrence scores (a few hundredths), so
-    #: on ml-latest-small 1.0 sank HR@10 to 0.008 and 0.03 was best (bench/bench_content.py)...
-    content_blend: float = 0.03
+    #: on ml-latest-small 1.0 sank HR@10 to 0.008; with the re-ranking below 0.02 was
+    #: best (0.03 alone; 0.05 with it fell to 0.127; bench/bench_content.py)...
+    content_blend: float = 0.02
     #: ...for the neighbours of the user's last ``content_depth`` items (each step back
     #: half as much), each scaled by ``content_weight(interactions, content_half)``
     #: (content counts half at ``content_half`` interactions).
     content_depth: int = 3
     content_half: float = 5.0
+    #: Re-ranking by meaning (0: off), when a content source is attached: the best
+    #: ``3 * k`` candidates' scores are multiplied by ``exp(content_rerank * s)``, ``s``
+    #: the candidate's mean cosine to the user's last ``rerank_depth`` items (each step
+    #: back ``rerank_decay`` less). Multiplicative, so it works on co-occurrence's own
+    #: scale (ml-latest-small: HR@10 0.1426 -> 0.1460 with blend 0.02; BENCHMARKS.md).
+    content_rerank: float = 1.0
+    rerank_depth: int = 5
+    rerank_decay: float = 0.7
     #: Half-life (event time) of the popularity cold users get (inf: all-time counts).
     popularity_half_life_s: float = 30 * 86_400.0
     max_neighbours: int = 60
     max_candidates: int = 80
+    #: Learning leaves the rows of a user's new items to the user's next list, which adds
+    #: those of the newest ``max_pending`` items learned since the last: in a burst,
+    #: older ones would weigh ``user_decay ** max_pending`` (0.11) of the newest or less.
+    #: The prequential evaluation asks before every event, so it never drops any.
+    max_pending: int = 10
     max_history: int = 1000
     max_users: int = 100_000
     max_items: int = 100_000
@@ -180,9 +194,11 @@ class SequenceConfig:
 
     _COUNTS = (
         "window",
+        "rerank_depth",
         "max_neighbours",
         "max_transitions",
         "max_candidates",
+        "max_pending",
         "max_history",
         "max_users",
         "max_items",
@@ -199,7 +215,7 @@ class SequenceConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be >= 0")
-        for name in ("window_decay", "user_decay", "transition_decay"):
+        for name in ("window_decay", "user_decay", "transition_decay", "rerank_decay"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1]")
         for name in self._HALF_LIVES:
@@ -213,6 +229,7 @@ class SequenceConfig:
             "transition_prior",
             "content_blend",
             "content_half",
+            "content_rerank",
         ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):

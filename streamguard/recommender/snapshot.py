@@ -79,6 +79,8 @@ class SnapshotError(ValueError):
 def snapshot(model: Model, *, positions: Positions | None = None) -> bytes:
     """The model's whole state as JSON bytes, with the input ``positions`` it covers."""
     sequence = isinstance(model, SequenceRecommender)
+    if isinstance(model, SequenceRecommender):
+        model.fold_profiles()  # the stored scores include every learned item
     state: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,

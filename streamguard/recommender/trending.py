@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Collection, Iterable, Mapping
 
@@ -51,7 +52,6 @@ class Trending:
         self._leaders: dict[str, None] = {}
         self._floor = 0.0
         self._ranked: list[str] | None = []  # the leaders, best first (None: to sort)
-        self._rank: dict[str, int] = {}  # leader -> its index in _ranked
         self._total = 0.0  # every score's sum, * scale
         self._clock: float | None = None
         self._ref = 0.0  # event time at which stored scores have scale 1
@@ -103,27 +103,24 @@ class Trending:
                 self._floor = scores[kept[-1]]
                 self._ranked = None
             elif self._ranked is not None:
-                self._rank[item] = len(self._ranked)
                 self._ranked.append(item)
                 self._promote(item, score)
 
     def _promote(self, item: str, score: float) -> None:
-        """Move a leader whose score grew up the cached ranking (scores only grow, so
-        it only moves up, usually a few places): no re-sort per interaction."""
+        """Move a leader whose score grew up the cached ranking (scores only grow, so it
+        only moves up): a binary search among those above it, then one list move; no
+        re-sort per interaction, however far it climbs."""
         ranked = self._ranked
         if ranked is None:
             return
-        rank, scores = self._rank, self._scores
-        position = rank[item]
-        while position > 0:
-            above = ranked[position - 1]
-            if scores[above] >= score:
-                break
-            ranked[position] = above
-            rank[above] = position
-            position -= 1
-        ranked[position] = item
-        rank[item] = position
+        position = ranked.index(item)
+        scores = self._scores
+        place = bisect.bisect_left(
+            ranked, (-score, item), 0, position, key=lambda i: (-scores[i], i)
+        )
+        if place < position:
+            del ranked[position]
+            ranked.insert(place, item)
 
     def score(self, item: str) -> float:
         """The item's decayed count, in units of one interaction now."""
@@ -141,8 +138,9 @@ class Trending:
     def top(self) -> list[str]:
         """Up to ``leaders`` (or more) items, highest decayed count first."""
         if self._ranked is None:
-            self._ranked = sorted(self._leaders, key=self._scores.__getitem__, reverse=True)
-            self._rank = {item: position for position, item in enumerate(self._ranked)}
+            scores = self._scores
+            # Ties by name, as _promote keeps them: one order, however it was built.
+            self._ranked = sorted(self._leaders, key=lambda i: (-scores[i], i))
         return self._ranked
 
     # ------------------------------------------------------------------ snapshots

@@ -21,7 +21,7 @@ __all__ = ["UserState"]
 class UserState:
     """A user's last ``window`` items, remembered history, and candidate scores."""
 
-    __slots__ = ("prior", "recent", "scale", "scores", "seen", "ts")
+    __slots__ = ("pending", "prior", "recent", "scale", "scores", "seen", "ts")
 
     def __init__(self, window: int) -> None:
         self.recent: deque[str] = deque(maxlen=window)
@@ -30,3 +30,6 @@ class UserState:
         self.scale = 1.0
         self.prior = 0.0  # weight of the popularity prior, * scale
         self.ts: float | None = None
+        # Items learned whose rows are not in ``scores`` yet, with their shares (* scale):
+        # the sequence model adds them when the user is next asked for.
+        self.pending: list[tuple[str, float]] = []

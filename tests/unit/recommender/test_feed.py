@@ -15,6 +15,8 @@ import orjson
 import pytest
 
 from streamguard.recommender.feed import FeedTopics, RecommenderFeed, load_service
+from streamguard.recommender.model import CooccurrenceRecommender
+from streamguard.recommender.sequence import SequenceRecommender
 from streamguard.recommender.snapshot import (
     SnapshotError,
     read_snapshot,
@@ -142,7 +144,7 @@ async def drain(feed: RecommenderFeed, source: FakeSource, limit: int | None = N
 
 
 def answers(feed: RecommenderFeed, users: int = 12) -> list[list[tuple[str, float]]]:
-    return [feed.service.model.recommend(f"u{u}", 5) for u in range(users)]
+    return [list(feed.service.model.recommend(f"u{u}", 5)) for u in range(users)]
 
 
 # --- positions in the snapshot -----------------------------------------------------------
@@ -237,7 +239,9 @@ def test_the_workers_model_snapshot_still_restores(tmp_path: Path) -> None:
     feed = feed_for(None)
     feed.apply([Record(TOPICS.behavior, 0, 0, orjson.dumps(view("u", "a", 1)))])
     path = tmp_path / "model.json"
-    path.write_bytes(snapshot(feed.service.model))
+    served = feed.service.model
+    assert isinstance(served, CooccurrenceRecommender | SequenceRecommender)
+    path.write_bytes(snapshot(served))
     model = read_snapshot(path)
     assert model is not None and model.events_learned == 1
     assert restore_positions(path.read_bytes())[1] == {}

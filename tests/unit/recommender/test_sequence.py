@@ -87,6 +87,34 @@ def test_pair_counts_fade_with_event_time() -> None:
     assert top(model, "u") == ["new"]
 
 
+def test_rows_are_added_to_the_profile_when_the_user_is_next_asked_for() -> None:
+    config = SequenceConfig(popularity_prior=0.0, transition_depth=0)
+    eager, lazy = SequenceRecommender(config), SequenceRecommender(config)
+    others = ["a:tent", "a:stove", "b:book", "b:lamp", "c:boots", "c:socks", "c:tent"]
+    for model in (eager, lazy):
+        learn(model, *others)
+    for item in ("book", "boots", "tent"):
+        learn(eager, f"u:{item}")
+        eager.recommend("u", 3)  # asked after every event: one row added each time
+        learn(lazy, f"u:{item}")
+    assert lazy.size()["candidates"] == 0  # learning added nothing yet...
+    expected = dict(eager.recommend("u", 3))
+    assert dict(lazy.recommend("u", 3)) == pytest.approx(expected)  # ...asking did
+    assert lazy.size()["candidates"] == eager.size()["candidates"] > 0
+
+
+def test_a_burst_between_two_lists_adds_its_newest_rows_only() -> None:
+    model = SequenceRecommender(SequenceConfig(popularity_prior=0.0, max_pending=1))
+    learn(model, "a:tent", "a:stove", "b:book", "b:lamp")
+    learn(model, "u:book", "u:tent")  # two items since u was last asked for
+    scores = dict(model.recommend("u", 3))
+    assert scores["stove"] > 0 and scores.get("lamp", 0.0) == 0.0  # book's row: not added
+    learn(model, "v:tent")
+    model.recommend("v")
+    learn(model, "v:book")  # one item since v was last asked for: its row is added
+    assert dict(model.recommend("v", 3))["lamp"] > 0
+
+
 def test_memory_is_bounded() -> None:
     config = SequenceConfig(max_neighbours=2, max_users=3, max_items=4, max_history=2)
     model = SequenceRecommender(config)
@@ -94,7 +122,7 @@ def test_memory_is_bounded() -> None:
         learn(model, f"u{n % 7}:i{n % 9}", f"u{n % 5}:i{(n * 3) % 11}")
     size = model.size()
     assert size["users"] <= 3 and size["items"] <= 4 and size["history"] <= 3 * 2
-    assert size["neighbours"] <= 4 * 3  # rows may reach 1.5 x max_neighbours
+    assert size["neighbours"] <= 4 * 4  # rows may reach 2 x max_neighbours
     assert model.events_learned == 100 and model.version == "item-seq-v1@100"
 
 
@@ -113,6 +141,9 @@ def test_events_without_a_user_or_product_are_not_learned() -> None:
         ({"transition_depth": -1}, "transition_depth must be >= 0"),
         ({"user_decay": 1.5}, "user_decay must be in"),
         ({"content_blend": math.inf}, "content_blend must be"),
+        ({"content_rerank": -1.0}, "content_rerank must be"),
+        ({"rerank_depth": 0}, "rerank_depth must be"),
+        ({"max_pending": 0}, "max_pending must be"),
         ({"window_decay": 0.0}, "window_decay must be in"),
         ({"pair_half_life_s": 0.0}, "pair_half_life_s must be > 0"),
         ({"popularity_prior": -1.0}, "popularity_prior must be"),

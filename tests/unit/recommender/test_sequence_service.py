@@ -40,6 +40,10 @@ class FakeContent:
         self.asked.append(item)
         return self._neighbours.get(item, [])
 
+    def similarity(self, items: Sequence[str], anchors: Sequence[tuple[str, float]]) -> list[float]:
+        cosine = {(a, b): value for a, near in self._neighbours.items() for b, value in near}
+        return [sum(w * cosine.get((a, item), 0.0) for a, w in anchors) for item in items]
+
     def __contains__(self, item: object) -> bool:
         return item in self._neighbours
 
@@ -99,7 +103,7 @@ def test_a_product_nobody_touched_is_recommended_by_meaning() -> None:
 
 
 def test_content_does_not_boost_a_product_with_many_interactions() -> None:
-    model = _shop()
+    model = _shop(SequenceConfig(content_rerank=0.0))  # the additive path alone
     before = dict(model.recommend("u", 10))
     model.content = FakeContent({"tent": [("boots", 0.9), ("sleeping-bag", 0.9)]})
     after = dict(model.recommend("u", 10))
@@ -107,13 +111,30 @@ def test_content_does_not_boost_a_product_with_many_interactions() -> None:
     # untouched sleeping bag gets from the same cosine.
     gain = after["boots"] - before["boots"]
     assert 0 < gain < 0.5 * after["sleeping-bag"]
-    heavy = SequenceRecommender(SequenceConfig(content_half=5.0))
+    heavy = SequenceRecommender(SequenceConfig(content_half=5.0, content_rerank=0.0))
     for n in range(200):
         learn(heavy, f"o{n}:tent", f"o{n}:boots")
     learn(heavy, "u:tent")
     plain = dict(heavy.recommend("u", 10))
     heavy.content = FakeContent({"tent": [("boots", 0.9)]})
     assert dict(heavy.recommend("u", 10))["boots"] == pytest.approx(plain["boots"], rel=0.05)
+
+
+def test_candidates_closer_in_meaning_to_the_last_items_move_up() -> None:
+    model = _shop(SequenceConfig(content_blend=0.0))  # the re-ranking alone
+    plain = model.recommend("u", 2)
+    assert [item for item, _ in plain] == ["stove", "boots"]
+    model.content = FakeContent({"tent": [("boots", 0.9)]})
+    reranked = dict(model.recommend("u", 2))
+    assert list(reranked) == ["boots", "stove"]
+    # Multiplicative: exp(content_rerank * cosine) on the co-occurrence score.
+    assert reranked["boots"] == pytest.approx(dict(plain)["boots"] * math.exp(0.9))
+    assert reranked["stove"] == pytest.approx(dict(plain)["stove"])
+    model.content = FakeContent({"tent": [("boots", 0.01)]})
+    assert [item for item, _ in model.recommend("u", 2)] == ["stove", "boots"]
+    off = _shop(SequenceConfig(content_blend=0.0, content_rerank=0.0))
+    off.content = FakeContent({"tent": [("boots", 0.9)]})
+    assert off.recommend("u", 2) == plain
 
 
 def test_content_respects_seen_unavailable_and_excluded_items() -> None:

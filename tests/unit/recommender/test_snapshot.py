@@ -20,6 +20,7 @@ from streamguard.recommender import (
     write_atomic,
     write_snapshot,
 )
+from streamguard.recommender.sequence import SequenceRecommender
 
 
 def stream(seed: int, n: int) -> list[dict[str, object]]:
@@ -36,7 +37,7 @@ def stream(seed: int, n: int) -> list[dict[str, object]]:
     ]
 
 
-def answers(model: CooccurrenceRecommender) -> list[list[tuple[str, float]]]:
+def answers(model: CooccurrenceRecommender | SequenceRecommender) -> list[list[tuple[str, float]]]:
     return [model.recommend(f"u{n}", 10) for n in range(32)]
 
 
@@ -129,6 +130,7 @@ def test_a_restarted_service_keeps_the_model(tmp_path: Path) -> None:
     before = RecommenderService(policy=RefreshPolicy(min_interval_s=0.0), clock=lambda: 1.0)
     for record in events:
         before.learn(record)
+    assert isinstance(before.model, CooccurrenceRecommender)
     write_snapshot(before.model, path)
     published = {r["user_id"]: r["items"] for r in before.due_records()}
 
