@@ -191,8 +191,26 @@ class NumericAnomaly:
         ``learn_every``-th (the statistics are as good; the hot path is cheaper). Every
         record, learned or not, counts towards a new level (``confirm``).
         """
-        scaled = self._scaled(group, features)
-        score = self._score(group, scaled)
+        if self.half_space_trees:
+            scaled = self._scaled(group, features)
+            score = self._score(group, scaled)
+        else:
+            # self._scaled() and self._score() inline (per record): the same arithmetic
+            scaled = {}
+            stats_of, min_count, min_std = self._stats.get, self.min_count, self.min_std
+            for name, value in features.items():
+                stats = stats_of((group, name))
+                if stats is None or stats.n < min_count:
+                    stats = stats_of(("_all", name))
+                    if stats is None or stats.n < min_count:
+                        continue
+                z = (math.log1p(max(value, 0.0)) - stats.mean) / max(stats.std, min_std)
+                scaled[name] = max(z, 0.0) if name in self.upper_only else z
+            score = 0.0
+            if scaled:
+                z = max(map(abs, scaled.values()))
+                if z > self.z_floor:
+                    score = 1.0 - math.exp(-(z - self.z_floor) / self.z_scale)
         if score > 0.0 or group in self._shifts:
             self._track(group, features, scaled)
         if score < self.learn_below:
@@ -300,7 +318,8 @@ class KeyedPrice:
         score = z = 0.0
         if stats.n >= self.min_count:
             z = abs(x - stats.mean) / max(stats.std, self.min_std)
-            score = round(z_to_score(z, self.z_floor, self.z_scale), 6)
+            if z > self.z_floor:  # round(z_to_score(z, ...), 6), inline: 0.0 per usual price
+                score = round(1.0 - math.exp(-(z - self.z_floor) / self.z_scale), 6)
         shift = self._shifts.get(key) if self._shifts else None
         if shift is None and z > self.z_floor:
             shift = self._shifts[key] = LevelShift(

@@ -120,7 +120,12 @@ class Completeness:
 
     def learn_one(self, record: Mapping[str, Any]) -> float:
         """Learn one decoded record; return its own completeness in [0, 1]."""
-        signature = self._signature(record)
+        signature = self._fixed
+        if signature is None:  # self._signature(record), its cache hit inline (per record)
+            key = record.get("event_type" if self.stream == "behavior" else "op")
+            signature = self._sig_cache.get(key if isinstance(key, str) else None)
+            if signature is None:
+                signature = self._signature(record)
         self._signatures[signature] = self._signatures.get(signature, 0) + 1
         # Fast path for the usual complete record: one C-level itemgetter call.
         getter = self._getters.get(signature)
@@ -132,7 +137,9 @@ class Completeness:
             values = (None,)
         if None not in values and "" not in values:
             self.last_missing = ()
-            self._record.add(1.0)
+            window = self._record  # window.add(1.0), inline
+            window.total += 1.0
+            window.n += 1
             return 1.0
         required, optional = signature
         missing: list[str] = []

@@ -97,7 +97,9 @@ class Uniqueness(_OneRate):
 
     def learn_one(self, duplicate: bool) -> None:
         """Learn whether one decided record was a duplicate."""
-        self._rate.add(0.0 if duplicate else 1.0)
+        rate = self._rate  # rate.add(...), inline: per record
+        rate.total += 0.0 if duplicate else 1.0
+        rate.n += 1
 
 
 class Timeliness(_OneRate):
@@ -134,7 +136,9 @@ class Timeliness(_OneRate):
     def learn_one(self, event_time: float, now: float) -> float:
         """Learn one event time (epoch seconds); return 1.0 if on time, else 0.0."""
         lag = now - event_time
-        self._lag.add(lag)
+        window = self._lag  # window.add(lag), inline: per record
+        window.total += lag
+        window.n += 1
         if lag > self.late_after_s:
             self.late += 1
             on_time = 0.0
@@ -143,7 +147,9 @@ class Timeliness(_OneRate):
             on_time = 0.0
         else:
             on_time = 1.0
-        self._rate.add(on_time)
+        window = self._rate
+        window.total += on_time
+        window.n += 1
         return on_time
 
     def close_window(self) -> dict[str | None, float]:
@@ -250,5 +256,7 @@ class AnomalyRate(_OneRate):
         if not isinstance(score, _NUMBER) or score != score:
             return False
         anomalous = score >= self.threshold
-        self._rate.add(0.0 if anomalous else 1.0)
+        rate = self._rate  # rate.add(...), inline: per record
+        rate.total += 0.0 if anomalous else 1.0
+        rate.n += 1
         return anomalous

@@ -225,8 +225,9 @@ class QualityScorer:
         completeness = self._pending_completeness
         self._pending_completeness = None
         if completeness is not None:
-            got += w["completeness"] * completeness
-            total += w["completeness"]
+            weight = w["completeness"]  # each weight read once
+            got += weight * completeness
+            total += weight
         ts = record.get("ts")
         # self._event_time(ts), its usual case inline: the canonical ts of the last second
         if (
@@ -242,8 +243,9 @@ class QualityScorer:
             event_time = self._event_time(ts)
         if event_time is not None:
             on_time = self._timeliness.learn_one(event_time, self._clock())
-            got += w["timeliness"] * on_time
-            total += w["timeliness"]
+            weight = w["timeliness"]
+            got += weight * on_time
+            total += weight
             if not on_time:
                 self._examples.add("timeliness", None, source, record, "late or future ts", ts)
         if self._consistency is not None:
@@ -259,8 +261,9 @@ class QualityScorer:
             if self._anomaly.learn_one(anomaly_score):
                 self._examples.add("anomaly", None, source, record, "anomaly_score", anomaly_score)
             if type(anomaly_score) is float and 0.0 <= anomaly_score <= 1.0:
-                got += w["anomaly"] * (1.0 - anomaly_score)  # the clamp below, a no-op here
-                total += w["anomaly"]
+                weight = w["anomaly"]
+                got += weight * (1.0 - anomaly_score)  # the clamp below, a no-op here
+                total += weight
             elif isinstance(anomaly_score, (int, float)) and anomaly_score == anomaly_score:
                 got += w["anomaly"] * (1.0 - min(max(float(anomaly_score), 0.0), 1.0))
                 total += w["anomaly"]
