@@ -42,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamguard.embed.base import Embedder
+from streamguard.recommender.content_source import attach_content
 
 __all__ = [
     "ContentIndex",
@@ -106,21 +107,6 @@ def index_catalogue(
     while index.pending:
         index.refresh(max_batch=batch)
     return queued
-
-
-def attach_content(model: object, content: object) -> bool:
-    """Give ``model`` the content source when it takes one (a ``content`` attribute, as
-    the sequence model has); True when attached. Models without one are left alone.
-
-    >>> class Model:
-    ...     content = None
-    >>> attach_content(Model(), object()), attach_content(object(), object())
-    (True, False)
-    """
-    if not hasattr(model, "content"):
-        return False
-    setattr(model, "content", content)  # noqa: B010 (any model; checked above)
-    return True
 
 
 class ContentIndex:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["ContentSource", "content_weight"]
+__all__ = ["ContentSource", "attach_content", "content_weight"]
 
 
 class ContentSource(Protocol):
@@ -50,3 +50,18 @@ def content_weight(interactions: int, half: float) -> float:
     if half <= 0.0:
         return 0.0
     return half / (half + max(interactions, 0))
+
+
+def attach_content(model: object, content: object) -> bool:
+    """Give ``model`` the content source when it takes one (a ``content`` attribute, as
+    the sequence model has); True when attached. Models without one are left alone.
+
+    >>> class Model:
+    ...     content = None
+    >>> attach_content(Model(), object()), attach_content(object(), object())
+    (True, False)
+    """
+    if not hasattr(model, "content"):
+        return False
+    setattr(model, "content", content)  # noqa: B010 (any model; checked above)
+    return True

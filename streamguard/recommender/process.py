@@ -52,9 +52,6 @@ import orjson
 from streamguard.observability.mirror import MirroredFamilies, collect_families
 from streamguard.observability.recommender import RecommenderMetrics, RecommenderProcessMetrics
 from streamguard.observability.registry import CollectorRegistry
-from streamguard.recommender.content import ContentIndex
-from streamguard.recommender.content_embedder import content_embedder
-from streamguard.recommender.content_state import content_path, restore_texts, save_texts
 from streamguard.recommender.models import DEFAULT_ALGORITHM, algorithm_of, new_model
 from streamguard.recommender.params import RecommenderConfig, SequenceConfig
 from streamguard.recommender.refresh import RefreshPolicy
@@ -139,6 +136,8 @@ def _answer(service: RecommenderService, kind: str, argument: Any) -> Any:
     if kind == "snapshot":
         size = write_atomic(service.snapshot(), Path(argument))
         if service.content is not None:  # its texts: the vectors are computed again
+            from streamguard.recommender.content_state import content_path, save_texts
+
             save_texts(service.content, content_path(Path(argument)))
         assert service.metrics is not None
         service.metrics.snapshot_bytes.set(size)
@@ -150,6 +149,11 @@ def _answer(service: RecommenderService, kind: str, argument: Any) -> Any:
 def _build_service(spec: RecommenderSpec) -> tuple[RecommenderService, tuple[str, int]]:
     service = spec.build()
     if spec.content and hasattr(service.model, "content"):  # load no embedder otherwise
+        # Imported here: a model without content never loads numpy or an embedder.
+        from streamguard.recommender.content import ContentIndex
+        from streamguard.recommender.content_embedder import content_embedder
+        from streamguard.recommender.content_state import content_path, restore_texts
+
         limit_blas_threads()  # the index's matrix products: one core, no spinning pool
         embedder = content_embedder(spec.embedder, spec.embedder_backend, spec.onnx_cache_dir)
         index = ContentIndex(embedder)

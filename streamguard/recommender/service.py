@@ -25,16 +25,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamguard.observability.recommender import RecommenderMetrics
-from streamguard.recommender.content import ContentIndex, attach_content
+from streamguard.recommender.content_source import attach_content
 from streamguard.recommender.model import CooccurrenceRecommender
 from streamguard.recommender.models import RecommenderModel
 from streamguard.recommender.recommendation import recommendation_record
 from streamguard.recommender.refresh import RefreshPolicy
 from streamguard.recommender.sequence import SequenceRecommender
 from streamguard.recommender.snapshot import Positions, snapshot
+
+if TYPE_CHECKING:  # numpy: imported only where a model takes content
+    from streamguard.recommender.content import ContentIndex
 
 __all__ = ["RecommenderService"]
 

