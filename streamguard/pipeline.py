@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -44,9 +44,10 @@ from streamguard.events.records import (
     format_ts,
     quarantine_value,
 )
+from streamguard.events.ts_text import MillisText
 from streamguard.repair.rules import Catalogue, repair_behavior, repair_product
 from streamguard.validate.dedupe import DedupeIndex
-from streamguard.validate.fast_path import MILLIS_Z, BehaviorFastPath
+from streamguard.validate.fast_path import BehaviorFastPath
 from streamguard.validate.integrity import FLAGS, check_catalogue
 from streamguard.validate.pii_policy import PiiPolicy
 from streamguard.validate.reasons import reasons_from_validation_error
@@ -56,9 +57,6 @@ __all__ = ["PipelineObserver", "RecordPipeline", "StreamName", "reasons_from_val
 
 _KEY_FIELD = {"behavior": "user_id", "product": "product_id"}
 _SCHEMA_VERSION = {"behavior": "behavior.v1", "product": "product.v1"}
-# Epoch millis below 2**32 s: the float ms/1000 is within 0.5 µs of the true instant, so
-# datetime.fromtimestamp rounds to the exact millisecond (as in the fast path).
-_FAST_MILLIS_MAX = 2**32 * 1000
 _loads = orjson.loads
 _dumps = orjson.dumps
 _JSONDecodeError = orjson.JSONDecodeError
@@ -174,8 +172,7 @@ class RecordPipeline:
         self._stamp = contract.stamp() if contract is not None else None
         self._now_ms = -1
         self._now_text = ""
-        self._now_second = -1
-        self._now_prefix = ""
+        self._millis_text = MillisText()
         # The fused check of records that need no repair (behaviour only): None = off.
         self._fast_check: Callable[[dict[str, Any]], tuple[float, str] | None] | None = (
             BehaviorFastPath().check if fast_path and stream == "behavior" else None
@@ -206,18 +203,9 @@ class RecordPipeline:
         return self._now_text
 
     def _set_now(self, now_ms: int) -> None:
-        """Make ``now_ms`` the cached "now": its text, the date and time of its second
-        formatted once per second (records each get a new millisecond at this pace)."""
+        """Make ``now_ms`` the cached "now" (its second's date and time formatted once)."""
         self._now_ms = now_ms
-        second, millis = divmod(now_ms, 1000)
-        if not 0 <= now_ms < _FAST_MILLIS_MAX:
-            self._now_text = format_ts(datetime.fromtimestamp(now_ms / 1000, tz=UTC))
-            return
-        if second != self._now_second:
-            self._now_second = second
-            self._now_prefix = format_ts(datetime.fromtimestamp(second, tz=UTC))[:-4]
-        # What format_ts(datetime.fromtimestamp(now_ms / 1000)) gives (see _FAST_MILLIS_MAX).
-        self._now_text = self._now_prefix + MILLIS_Z[millis]
+        self._now_text = self._millis_text(now_ms)
 
     def process(self, raw: bytes | None, source: SourcePosition) -> Outcome:
         """Decode, repair, validate and dedupe one record; never raises on bad input.

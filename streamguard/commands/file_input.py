@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from streamguard.contracts.contract import StreamContract
 from streamguard.events.records import Outcome, SourcePosition
+from streamguard.events.ts_text import CanonicalTs
 from streamguard.pipeline import RecordPipeline
 
 __all__ = [
@@ -63,8 +64,7 @@ class StreamClock:
 
     def __init__(self) -> None:
         self._latest: float | None = None
-        self._prefix = ""  # the last canonical ts's date and time to the second
-        self._second_us = 0  # ... as epoch microseconds
+        self._parse = CanonicalTs()
 
     def __call__(self) -> float:
         return time.time() if self._latest is None else self._latest
@@ -77,21 +77,8 @@ class StreamClock:
         ts = record.get("ts")
         if not isinstance(ts, str):
             return  # a contract's stream without a normalised ts
-        millis = ts[20:23]
-        if (
-            len(ts) == 24
-            and ts[19] == "."
-            and ts[23] == "Z"
-            and millis.isascii()
-            and millis.isdigit()
-        ):
-            # The pipeline's own format: parse the second once per second. The same
-            # division of whole microseconds that datetime.timestamp() does: same float.
-            if not (self._prefix and ts.startswith(self._prefix)):
-                second = datetime.fromisoformat(ts[:19] + "+00:00")
-                self._prefix, self._second_us = ts[:19], int(second.timestamp()) * 1_000_000
-            moment = (self._second_us + int(millis) * 1000) / 1_000_000
-        else:
+        moment = self._parse.seconds(ts)  # the pipeline's own format: second cached
+        if moment is None:
             moment = datetime.fromisoformat(ts).timestamp()
         if self._latest is None or moment > self._latest:
             self._latest = moment

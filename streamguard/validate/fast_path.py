@@ -20,8 +20,6 @@ True
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from streamguard.events.models import (
@@ -32,9 +30,9 @@ from streamguard.events.models import (
     PRICED_EVENT_TYPES,
     BehaviorEvent,
 )
-from streamguard.events.records import format_ts
+from streamguard.events.ts_text import CanonicalTs, MillisText
 
-__all__ = ["MILLIS_Z", "BehaviorFastPath"]
+__all__ = ["BehaviorFastPath"]
 
 _BEHAVIOR_FIELDS: Final = frozenset(BehaviorEvent.model_fields)
 _EVENT_TYPES: Final = frozenset(BEHAVIOR_EVENT_TYPES)
@@ -43,24 +41,16 @@ _CURRENCIES: Final = CURRENCIES
 _ID_MAX: Final = 256
 _QUERY_MAX: Final = 2048
 _INF: Final = float("inf")
-# Epoch millis below 2**32 s: the float ms/1000 is within 0.5 µs of the true instant, so
-# datetime.fromtimestamp rounds to the exact millisecond and the parts can be computed.
+# Epoch millis below 2**32 s: what MillisText formats without a fallback.
 _FAST_MILLIS_MAX: Final = 2**32 * 1000
-#: ``f"{n:03d}Z"`` for n in 0..999: the end of a ``ts`` text, looked up, not formatted.
-MILLIS_Z: Final = tuple(f"{n:03d}Z" for n in range(1000))
-_CANONICAL_TS: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", re.ASCII)
 
 
 class BehaviorFastPath:
     """The fused check, with a cache of the last second's formatted date-time text."""
 
     def __init__(self) -> None:
-        self._ts_second = -1
-        self._ts_prefix = ""
-        # The date and time (to the second) of the last canonical ts text that parsed,
-        # and that second as epoch microseconds.
-        self._text_prefix = ""
-        self._text_second_us = 0
+        self._format_millis = MillisText()
+        self._parse_ts = CanonicalTs()
 
     def check(self, record: dict[str, Any]) -> tuple[float, str] | None:
         """(event time in ms, normalised ``ts``) if ``record`` is a valid behaviour event
@@ -122,34 +112,8 @@ class BehaviorFastPath:
                 return None
             # The same float datetime.fromtimestamp(ts / 1000).timestamp() * 1000 gives.
             return ts / 1000 * 1000.0, self._format_millis(ts)
-        if type(ts) is str and len(ts) == 24:
-            millis = ts[20:23]
-            if (
-                ts.startswith(self._text_prefix)
-                and self._text_prefix
-                and ts[19] == "."
-                and ts[23] == "Z"
-                and millis.isdigit()
-                and millis.isascii()
-            ):
-                # The second of the last one: the sum datetime.timestamp() divides (whole
-                # microseconds since the epoch), so the same float; no regex, no parse.
-                return (self._text_second_us + int(millis) * 1000) / 1_000_000 * 1000.0, ts
-            if _CANONICAL_TS.fullmatch(ts):
-                try:
-                    moment = datetime.fromisoformat(ts)
-                except ValueError:
-                    return None
-                second = moment.replace(microsecond=0)
-                self._text_prefix = ts[:19]
-                self._text_second_us = int(second.timestamp()) * 1_000_000
-                return moment.timestamp() * 1000.0, ts  # canonical text formats to itself
+        if type(ts) is str:
+            seconds = self._parse_ts.seconds(ts)
+            if seconds is not None:
+                return seconds * 1000.0, ts  # canonical text formats to itself
         return None
-
-    def _format_millis(self, millis: int) -> str:
-        """``format_ts`` of epoch millis, reusing the date-time text of the last second."""
-        seconds, fraction = divmod(millis, 1000)
-        if seconds != self._ts_second:
-            self._ts_prefix = format_ts(datetime.fromtimestamp(seconds, tz=UTC))[:-4]
-            self._ts_second = seconds
-        return self._ts_prefix + MILLIS_Z[fraction]
