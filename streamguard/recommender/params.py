@@ -63,59 +63,30 @@ class RecommenderConfig:
     max_unavailable: int = 100_000
 
     def __post_init__(self) -> None:
-        for name in (
-            "window",
-            "max_neighbours",
-            "max_candidates",
-            "max_history",
-            "max_users",
-            "max_items",
-            "max_unavailable",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("window_decay", "user_decay"):
-            value = getattr(self, name)
-            if not 0.0 < value <= 1.0:
-                raise ValueError(f"{name} must be in (0, 1]")
-        for name in ("user_half_life_s", "pair_half_life_s"):
-            value = getattr(self, name)
-            if not value > 0.0:  # inf is allowed: no time decay
-                raise ValueError(f"{name} must be > 0 (inf for no decay)")
-        for name in ("backward_weight", "default_weight", "popularity_prior"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0.0):
-                raise ValueError(f"{name} must be a finite number >= 0")
-        for event_type, weight in self.event_weights.items():
-            if not isinstance(event_type, str) or not math.isfinite(weight) or weight < 0:
-                raise ValueError(f"event weight {event_type!r}: must be a finite number >= 0")
+        _check_knobs(
+            self,
+            counts=(
+                "window",
+                "max_neighbours",
+                "max_candidates",
+                "max_history",
+                "max_users",
+                "max_items",
+                "max_unavailable",
+            ),
+            shares=("window_decay", "user_decay"),
+            half_lives=("user_half_life_s", "pair_half_life_s"),
+            weights=("backward_weight", "default_weight", "popularity_prior"),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (an infinite half-life is written as None)."""
-        data = asdict(self)
-        for name in ("user_half_life_s", "pair_half_life_s"):
-            if math.isinf(data[name]):
-                data[name] = None
-        return data
+        return _knobs_as_dict(self, ("user_half_life_s", "pair_half_life_s"))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RecommenderConfig:
         """Inverse of :meth:`as_dict`; unknown keys are an error."""
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown recommender settings: {sorted(unknown)}")
-        values = dict(data)
-        for name in ("user_half_life_s", "pair_half_life_s"):
-            if name in values and values[name] is None:
-                values[name] = math.inf
-        if "event_weights" in values:
-            weights = values["event_weights"]
-            if not isinstance(weights, dict):
-                raise ValueError("event_weights must be an object")
-            values["event_weights"] = {str(k): float(v) for k, v in weights.items()}
-        return cls(**values)
+        return cls(**_knobs_from_dict(cls, data, ("user_half_life_s", "pair_half_life_s")))
 
 
 @dataclass(frozen=True)
@@ -207,58 +178,95 @@ class SequenceConfig:
     _HALF_LIVES = ("user_half_life_s", "pair_half_life_s", "popularity_half_life_s")
 
     def __post_init__(self) -> None:
-        for name in self._COUNTS:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("transition_depth", "content_depth"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be >= 0")
-        for name in ("window_decay", "user_decay", "transition_decay", "rerank_decay"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in (0, 1]")
-        for name in self._HALF_LIVES:
-            if not getattr(self, name) > 0.0:
-                raise ValueError(f"{name} must be > 0 (inf for no decay)")
-        for name in (
-            "backward_weight",
-            "default_weight",
-            "popularity_prior",
-            "transition_weight",
-            "transition_prior",
-            "content_blend",
-            "content_half",
-            "content_rerank",
-        ):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0.0):
-                raise ValueError(f"{name} must be a finite number >= 0")
-        for event_type, weight in self.event_weights.items():
-            if not isinstance(event_type, str) or not math.isfinite(weight) or weight < 0:
-                raise ValueError(f"event weight {event_type!r}: must be a finite number >= 0")
+        _check_knobs(
+            self,
+            counts=self._COUNTS,
+            depths=("transition_depth", "content_depth"),
+            shares=("window_decay", "user_decay", "transition_decay", "rerank_decay"),
+            half_lives=self._HALF_LIVES,
+            weights=(
+                "backward_weight",
+                "default_weight",
+                "popularity_prior",
+                "transition_weight",
+                "transition_prior",
+                "content_blend",
+                "content_half",
+                "content_rerank",
+            ),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (an infinite half-life is written as None)."""
-        data = asdict(self)
-        for name in self._HALF_LIVES:
-            if math.isinf(data[name]):
-                data[name] = None
-        return data
+        return _knobs_as_dict(self, self._HALF_LIVES)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SequenceConfig:
         """Inverse of :meth:`as_dict`; unknown keys are an error."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown recommender settings: {sorted(unknown)}")
-        values = dict(data)
-        for name in cls._HALF_LIVES:
-            if name in values and values[name] is None:
-                values[name] = math.inf
-        if "event_weights" in values:
-            weights = values["event_weights"]
-            if not isinstance(weights, dict):
-                raise ValueError("event_weights must be an object")
-            values["event_weights"] = {str(k): float(v) for k, v in weights.items()}
-        return cls(**values)
+        return cls(**_knobs_from_dict(cls, data, cls._HALF_LIVES))
+
+
+def _knobs_as_dict(
+    config: RecommenderConfig | SequenceConfig, half_lives: tuple[str, ...]
+) -> dict[str, Any]:
+    data = asdict(config)
+    for name in half_lives:
+        if math.isinf(data[name]):
+            data[name] = None
+    return data
+
+
+def _knobs_from_dict(
+    cls: type[RecommenderConfig | SequenceConfig],
+    data: dict[str, Any],
+    half_lives: tuple[str, ...],
+) -> dict[str, Any]:
+    """The constructor arguments of ``cls`` that ``data`` (from ``as_dict``) names."""
+    unknown = set(data) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown recommender settings: {sorted(unknown)}")
+    values = dict(data)
+    for name in half_lives:
+        if name in values and values[name] is None:
+            values[name] = math.inf
+    if "event_weights" in values:
+        weights = values["event_weights"]
+        if not isinstance(weights, dict):
+            raise ValueError("event_weights must be an object")
+        values["event_weights"] = {str(k): float(v) for k, v in weights.items()}
+    return values
+
+
+def _check_knobs(
+    config: RecommenderConfig | SequenceConfig,
+    *,
+    counts: tuple[str, ...],
+    depths: tuple[str, ...] = (),
+    shares: tuple[str, ...],
+    half_lives: tuple[str, ...],
+    weights: tuple[str, ...],
+) -> None:
+    """Both models' knob checks: ``counts`` ints >= 1, ``depths`` ints >= 0, ``shares``
+    in (0, 1], ``half_lives`` > 0 (inf: no decay), ``weights`` and the event weights
+    finite and >= 0. ValueError names the first knob out of range."""
+    for name in counts:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be >= 1")
+    for name in depths:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name} must be >= 0")
+    for name in shares:
+        if not 0.0 < getattr(config, name) <= 1.0:
+            raise ValueError(f"{name} must be in (0, 1]")
+    for name in half_lives:
+        if not getattr(config, name) > 0.0:  # inf is allowed: no time decay
+            raise ValueError(f"{name} must be > 0 (inf for no decay)")
+    for name in weights:
+        value = getattr(config, name)
+        if not (math.isfinite(value) and value >= 0.0):
+            raise ValueError(f"{name} must be a finite number >= 0")
+    for event_type, weight in config.event_weights.items():
+        if not isinstance(event_type, str) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"event weight {event_type!r}: must be a finite number >= 0")
