@@ -16,12 +16,11 @@ SecretStr('**********')
 
 from __future__ import annotations
 
-import ssl
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -29,32 +28,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-__all__ = ["EMBEDDED", "AlertTargetSettings", "Settings", "load_settings"]
+from streamguard.config_alerts import AlertTargetSettings
+from streamguard.config_kafka import SaslMechanism, SecurityProtocol, client_options
+
+__all__ = ["EMBEDDED", "Settings", "load_settings"]
 
 #: Value of ``STREAMGUARD_BROKER`` that means "start/use the embedded Tansu broker".
 EMBEDDED = "embedded"
-
-SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-
-
-class AlertTargetSettings(BaseModel):
-    """One alert target: ``generic`` webhook, ``slack`` incoming webhook or ``pagerduty``.
-
-    ``url`` and ``secret`` are secret strings (a Slack URL is a credential); for PagerDuty
-    ``secret`` is the routing key and ``url`` defaults to the Events API v2 endpoint.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    kind: Literal["generic", "slack", "pagerduty"] = "generic"
-    url: SecretStr | None = None
-    secret: SecretStr | None = None
-    timeout_s: float = Field(default=5.0, gt=0)
-    rate_limit_per_minute: float = Field(default=30.0, gt=0)
-    burst: int = Field(default=10, ge=1)
-    max_attempts: int = Field(default=8, ge=1)
 
 
 class Settings(BaseSettings):
@@ -271,11 +251,12 @@ class Settings(BaseSettings):
         "several, set it false on each and run one `streamguard recommender`.",
     )
     recommender_k: int = Field(default=10, ge=1, le=1000, description="Items per user list.")
-    recommender_algorithm: Literal["item-cooc", "item-seq"] = Field(
-        default="item-cooc",
-        description="The recommender process's model: item-cooc (co-occurrence) or item-seq "
-        "(sequence-aware, takes product meaning). A snapshot of the other one is not "
-        "restored: switching starts an empty model.",
+    recommender_algorithm: Literal["auto", "item-cooc", "item-seq"] = Field(
+        default="auto",
+        description="The recommender process's model: item-cooc (co-occurrence), item-seq "
+        "(sequence-aware, takes product meaning), or auto: the algorithm of the snapshot "
+        "it restores (an upgrade keeps the model's state), item-seq without one. A named "
+        "algorithm does not restore a snapshot of the other: switching starts an empty model.",
     )
     recommender_min_interval_s: float = Field(
         default=5.0, ge=0, description="A user's list is published at most once per interval."
@@ -374,28 +355,8 @@ class Settings(BaseSettings):
         return self.broker.removeprefix("kafka://")
 
     def kafka_client_options(self) -> dict[str, Any]:
-        """TLS/SASL options passed through to every aiokafka client."""
-        options: dict[str, Any] = {"security_protocol": self.security_protocol}
-        if self.security_protocol in ("SSL", "SASL_SSL"):
-            # The standard library's context, as aiokafka's create_ssl_context builds it
-            # (certificates required, system CAs unless a CA file is given): config
-            # stays free of the Kafka client.
-            context = ssl.create_default_context(
-                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
-            )
-            if self.ssl_certfile:
-                context.load_cert_chain(
-                    str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
-                )
-            context.check_hostname = self.ssl_check_hostname
-            options["ssl_context"] = context
-        if self.security_protocol.startswith("SASL"):
-            options["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
-            options["sasl_plain_username"] = self.sasl_username
-            options["sasl_plain_password"] = (
-                self.sasl_password.get_secret_value() if self.sasl_password else None
-            )
-        return options
+        """TLS/SASL options passed through to every aiokafka client (config_kafka.py)."""
+        return client_options(self)
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a JSON-able dict with every secret masked (for logs and dumps)."""

@@ -30,7 +30,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from streamguard.anomaly.models import RunningStats, z_to_scores
+from streamguard.anomaly.level import RunningStats
+from streamguard.anomaly.zscore import z_to_scores
 
 __all__ = ["CENTROID_Z_FLOOR", "CentroidNovelty"]
 
@@ -90,6 +91,6 @@ class CentroidNovelty:
         return self.scores.get(text, 0.0)
 
     def score_cosines(self, cosines: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """:func:`~streamguard.anomaly.models.z_to_score` of each cosine's distance below
+        """:func:`~streamguard.anomaly.zscore.z_to_score` of each cosine's distance below
         the usual cosine, in spreads: the score of each text whose cosine it is."""
         return z_to_scores((self.usual - cosines) / self.spread, CENTROID_Z_FLOOR, 3.0)

@@ -30,15 +30,15 @@ from typing import Any
 
 import orjson
 
-__all__ = [
-    "ConsoleStore",
-    "FindingPoint",
-    "IncidentState",
-    "Position",
-    "QuarantineEntry",
-    "TopicRoles",
-    "WorkerTotals",
-]
+from streamguard.console.entries import (
+    FindingPoint,
+    IncidentState,
+    Position,
+    QuarantineEntry,
+    WorkerTotals,
+)
+
+__all__ = ["ConsoleStore", "TopicRoles"]
 
 #: Source topics of the two streams (defaults); other topics are streams of their own name.
 DEFAULT_STREAMS = {"events.behavior": "behavior", "events.product": "product"}
@@ -55,62 +55,6 @@ class TopicRoles:
     inventory: str = "streamguard.inventory"
     recommendations: str = "recommendations"
     streams: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_STREAMS))
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """A record's place in Kafka."""
-
-    topic: str
-    partition: int
-    offset: int
-
-    def as_dict(self) -> dict[str, Any]:
-        """``{"topic", "partition", "offset"}``."""
-        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
-
-
-@dataclass(slots=True)
-class QuarantineEntry:
-    """One quarantine record: where it came from, where it sits, why, and when."""
-
-    stream: str
-    source: Position | None
-    position: Position
-    reasons: list[dict[str, Any]]
-    raw: str
-    encoding: str
-    received_at: str | None
-    masked: str | None = None  # the masked raw value, computed once when first shown
-
-
-@dataclass(frozen=True, slots=True)
-class FindingPoint:
-    """One finding's numbers, for a (stream, kind, field) series."""
-
-    detected_at: str
-    timestamp_s: float
-    statistic: float
-    threshold: float
-
-
-@dataclass(slots=True)
-class IncidentState:
-    """The latest record of an incident and its timeline (status changes seen)."""
-
-    body: dict[str, Any]
-    timeline: deque[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerTotals:
-    """One worker's latest running totals for one stream (a signal-state record)."""
-
-    records_in: int
-    records_quarantined: int
-    reasons: list[dict[str, Any]]
-    signals: list[dict[str, Any]]
-    timestamp_s: float
 
 
 class ConsoleStore:

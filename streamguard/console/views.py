@@ -26,8 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from streamguard.console.entries import QuarantineEntry
 from streamguard.console.prometheus import PromOverview
-from streamguard.console.store import ConsoleStore, QuarantineEntry
+from streamguard.console.store import ConsoleStore
 from streamguard.inventory.pii import mask
 
 __all__ = [

@@ -56,7 +56,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from streamguard.drift.cusum import BernoulliCusum
+from streamguard.drift.cusum import BernoulliCusum, CusumDetector
 from streamguard.events.findings import Finding
 from streamguard.events.records import SourcePosition
 from streamguard.events.signals import Signal
@@ -66,7 +66,7 @@ __all__ = ["ContaminationDetector"]
 Vector = npt.NDArray[np.float32]
 
 
-class ContaminationDetector:
+class ContaminationDetector(CusumDetector):
     """A CUSUM on the rate of stray values in a low-cardinality field (module docstring)."""
 
     def __init__(
@@ -119,24 +119,6 @@ class ContaminationDetector:
         self._signal: Signal | None = None
         self._recent: deque[str] = deque(maxlen=3)
         self.strays = 0
-
-    @property
-    def armed(self) -> bool:
-        """True once warm-up showed a low-cardinality field."""
-        return bool(self._armed)
-
-    @property
-    def statistic(self) -> float:
-        """The CUSUM's current sum (log-likelihood ratio)."""
-        return self._test.statistic
-
-    def background(self) -> float:
-        """The stray rate of the quiet stream (``p0``)."""
-        return self._test.background()
-
-    def active_signal(self) -> Signal | None:
-        """The open episode's signal, else None."""
-        return self._signal
 
     def acknowledge(self) -> None:
         """Accept the strays: the sum restarts at zero and the episode ends."""

@@ -15,7 +15,8 @@ Each observation is an event (1) or not (0). The test weighs the rate
   (``"open"``) until the sum is back to zero (``"cleared"``) or :meth:`reset` accepts it.
 
 The caller keeps what belongs to its field (the signal, the finding, which values count
-as events); this object keeps only the numbers, so both detectors behave the same.
+as events); this object keeps only the numbers, so both detectors behave the same. Both
+show it the same way too: :class:`CusumDetector` is their shared public face.
 
 Examples
 --------
@@ -39,7 +40,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-__all__ = ["BernoulliCusum", "CusumState"]
+from streamguard.events.signals import Signal
+
+__all__ = ["BernoulliCusum", "CusumDetector", "CusumState"]
 
 #: What one observation did: nothing outside an episode (``quiet``), opened one
 #: (``fired``), kept one open (``open``) or closed one (``cleared``).
@@ -111,3 +114,42 @@ class BernoulliCusum:
         """Accept the change: the sum restarts at zero and the episode ends (the learnt
         background is kept)."""
         self._sum, self._open = 0.0, False
+
+
+class CusumDetector:
+    """The public face of a detector built on a :class:`BernoulliCusum`: contamination and
+    gradual drift.
+
+    A subclass sets ``_armed`` (None while warming up, then whether warm-up showed a field
+    it suits: low-cardinality for contamination, free text for gradual drift), ``_test``
+    (its CUSUM) and ``_signal`` (the open episode's signal, else None).
+
+    >>> class Strays(CusumDetector):
+    ...     def __init__(self) -> None:
+    ...         self._armed, self._test, self._signal = None, BernoulliCusum(), None
+    >>> strays = Strays()
+    >>> strays.armed, strays.statistic, strays.background(), strays.active_signal()
+    (False, 0.0, 0.5, None)
+    """
+
+    _armed: bool | None
+    _test: BernoulliCusum
+    _signal: Signal | None
+
+    @property
+    def armed(self) -> bool:
+        """True once warm-up showed a field the detector suits."""
+        return bool(self._armed)
+
+    @property
+    def statistic(self) -> float:
+        """The CUSUM's current sum (log-likelihood ratio)."""
+        return self._test.statistic
+
+    def background(self) -> float:
+        """The event rate of the quiet stream (``p0``): strays, or far repeats."""
+        return self._test.background()
+
+    def active_signal(self) -> Signal | None:
+        """The open episode's signal, else None."""
+        return self._signal

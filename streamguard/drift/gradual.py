@@ -72,7 +72,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from streamguard.drift.cusum import BernoulliCusum
+from streamguard.drift.cusum import BernoulliCusum, CusumDetector
 from streamguard.events.findings import Finding
 from streamguard.events.records import SourcePosition
 from streamguard.events.signals import Signal
@@ -82,7 +82,7 @@ __all__ = ["GradualDriftDetector"]
 Vector = npt.NDArray[np.float32]
 
 
-class GradualDriftDetector:
+class GradualDriftDetector(CusumDetector):
     """A CUSUM on the rate of isolated far repeats against a frozen reference (module
     docstring)."""
 
@@ -157,24 +157,6 @@ class GradualDriftDetector:
         self._episode_values = 0
         self._signal: Signal | None = None
         self.events = 0
-
-    @property
-    def armed(self) -> bool:
-        """True once warm-up showed a free-text field."""
-        return bool(self._armed)
-
-    @property
-    def statistic(self) -> float:
-        """The CUSUM's current sum (log-likelihood ratio)."""
-        return self._test.statistic
-
-    def background(self) -> float:
-        """The far-repeat rate of the quiet stream (``p0``)."""
-        return self._test.background()
-
-    def active_signal(self) -> Signal | None:
-        """The open episode's signal, else None."""
-        return self._signal
 
     def acknowledge(self) -> None:
         """Accept the drift: the far values seen join the reference (after the warm-up's

@@ -16,9 +16,10 @@ from typing import Any
 import orjson
 
 from streamguard.anomaly.centroid import CentroidNovelty
-from streamguard.anomaly.level import LevelShift
-from streamguard.anomaly.models import KeyedPrice, NumericAnomaly, RunningStats, TextSurprise
+from streamguard.anomaly.level import LevelShift, RunningStats
+from streamguard.anomaly.models import KeyedPrice, NumericAnomaly
 from streamguard.anomaly.record import RecordScorer
+from streamguard.anomaly.text import TextSurprise
 from streamguard.drift.contamination import ContaminationDetector
 from streamguard.drift.engine import DriftEngine
 from streamguard.drift.gradual import GradualDriftDetector

@@ -9,7 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streamguard.anomaly.models import NumericAnomaly, RunningStats, TextSurprise, z_to_score
+from streamguard.anomaly.level import RunningStats
+from streamguard.anomaly.models import NumericAnomaly
+from streamguard.anomaly.text import TextSurprise
+from streamguard.anomaly.zscore import z_to_score
 from streamguard.drift.engine import DriftEngine
 from streamguard.events.records import SourcePosition
 from streamguard.pipeline import RecordPipeline

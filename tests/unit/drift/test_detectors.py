@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streamguard.anomaly.centroid import CentroidNovelty
-from streamguard.anomaly.models import z_to_score
+from streamguard.anomaly.zscore import z_to_score
 from streamguard.config import Settings
 from streamguard.drift import DriftEngine, SchemaDriftDetector, SemanticDriftDetector
 from streamguard.embed.hashing import HashingEmbedder
