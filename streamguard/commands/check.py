@@ -26,7 +26,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from streamguard.commands.check_parallel import DriftOffload, OffloadError, preload_models
+from streamguard.commands.check_child import ChildJob
+from streamguard.commands.check_parallel import CheckOffload, OffloadError, preload_models
 from streamguard.commands.contract_options import (
     add_contracts_argument,
     command_contracts,
@@ -140,16 +141,16 @@ def check_file(
     collects the drift statistics every :data:`SERIES_EVERY` records (for ``--html``).
     ``contracts``: the stream's contract (if any) replaces its shipped rules; a stream
     only a contract declares gets the drift engine and anomaly score on the fields its
-    schema declares (:mod:`streamguard.contracts.drift_fields`). ``offload``: run schema
-    drift and the embedded texts' detectors in a child process
-    (:mod:`streamguard.commands.check_parallel`; not with ``series``, which samples the
-    detectors' statistics as the records go); the findings are the same either way.
+    schema declares (:mod:`streamguard.contracts.drift_fields`). ``offload``: run quality,
+    the writing of ``clean.jsonl``, schema drift and the embedded texts' detectors in a
+    child process (:mod:`streamguard.commands.check_parallel`; not with ``series``,
+    which samples the detectors' statistics as the records go); the outputs are the same
+    either way.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     contracts = contracts if contracts is not None else ContractSet({})
     contract = contracts.get(stream)
     engine = None
-    split: DriftOffload | None = None
     topic = f"file:{path.name}"
     scoring: PipelineObserver
     if drift:
@@ -158,23 +159,31 @@ def check_file(
         engine = scoring = build_engines(
             settings, [stream], synchronous=True, embedder=embedder, contracts=contracts
         )[stream]
-        if offload and series is None:
-            # Fork before any thread starts (the preload's).
-            split = DriftOffload.start(engine, path, topic, settings.max_record_bytes)
-            scoring = split.observer if split is not None else engine
-            preload_models(engine)
     else:
         # Without the drift engine, the anomaly score alone: _dq.anomaly_score is a
         # number in every clean record (DESIGN.md), with or without --no-drift.
         scoring = build_anomaly_stamp(settings, stream, contracts)
     clock = StreamClock()
     scorer = build_scorers(settings, catalogue=catalogue, contracts=contracts, clock=clock)[stream]
+    clean_path = out_dir / "clean.jsonl"
+    split: CheckOffload | None = None
+    if offload and series is None:
+        # Fork before any thread starts (the preload's).
+        job = ChildJob(path, topic, settings.max_record_bytes, clean_path, scorer, clock, engine)
+        split = CheckOffload.start(job)
+    observers: list[PipelineObserver]
+    if split is not None:  # quality and the clean file are the child's
+        observers = [split.observer or scoring]
+    else:
+        observers = pipeline_observers(drift=scoring, quality=scorer, clock=clock)
+    if engine is not None:
+        preload_models(engine)
     pipeline = RecordPipeline(
         stream,
         max_record_bytes=settings.max_record_bytes,
         dedupe=DedupeIndex(settings.dedupe_window_s, settings.dedupe_max_entries),
         catalogue=catalogue,
-        observers=pipeline_observers(drift=scoring, quality=scorer, clock=clock),
+        observers=observers,
         pii_policy=PiiPolicy.for_stream(contracts.pii_policies(settings.pii_policy), stream),
         contract=contract,
     )
@@ -183,12 +192,13 @@ def check_file(
     with (
         split or contextlib.nullcontext(),  # a failed run stops the child
         path.open("rb") as source,
-        (out_dir / "clean.jsonl").open("wb") as clean,
+        clean_path.open("wb") if split is None else contextlib.nullcontext() as clean,
         (out_dir / "quarantine.jsonl").open("wb") as quarantine,
     ):
         # The hot loop: bound methods once, values written a hundred lines at a time.
         # Lines a block at a time: no per-line read or generator step.
         process, add = pipeline.process, tally.add
+        hand = split.add if split is not None else None
         cleaned: list[bytes] = []
         quarantined: list[bytes] = []
         offset = -1
@@ -196,11 +206,17 @@ def check_file(
             for line in block:
                 offset += 1
                 outcome = process(line, SourcePosition(topic, 0, offset))
-                (quarantined if outcome.status == "quarantine" else cleaned).append(outcome.value)
+                if outcome.status == "quarantine":
+                    quarantined.append(outcome.value)
+                elif clean is not None:
+                    cleaned.append(outcome.value)
+                if hand is not None:
+                    hand(outcome)
                 add(outcome)
                 if offset % SERIES_EVERY:
                     continue
-                write_lines(clean, cleaned)
+                if clean is not None:
+                    write_lines(clean, cleaned)
                 write_lines(quarantine, quarantined)
                 if series is not None and engine is not None:
                     series.add(offset, engine.drain_stats().drift)
@@ -212,18 +228,21 @@ def check_file(
                             f"  ... {offset:,} records ({offset / (now - started):,.0f}/s)",
                             file=progress,
                         )
-        write_lines(clean, cleaned)
+        if clean is not None:
+            write_lines(clean, cleaned)
         write_lines(quarantine, quarantined)
-    scorer.close_window()
-    quality_findings = scorer.drain_findings()
-    findings = None
-    if split is not None:
-        findings = split.finish()
-    elif engine is not None:
-        engine.close()
-        if series is not None:
-            series.add(tally.total, engine.drain_stats().drift)
-        findings = engine.drain_findings()
+        findings = None
+        if split is not None:
+            child, findings = split.finish()
+            quality, quality_findings = child.quality, child.quality_findings
+    if split is None:
+        scorer.close_window()
+        quality_findings, quality = scorer.drain_findings(), scorer.snapshot()
+        if engine is not None:
+            engine.close()
+            if series is not None:
+                series.add(tally.total, engine.drain_stats().drift)
+            findings = engine.drain_findings()
     if findings is not None:
         with (out_dir / "findings.jsonl").open("wb") as fh:
             fh.writelines(f.to_json() + b"\n" for f in findings)
@@ -233,7 +252,7 @@ def check_file(
         out_dir,
         time.monotonic() - started,
         findings,
-        quality=scorer.snapshot(),
+        quality=quality,
         quality_findings=quality_findings,
     )
     (out_dir / "report.json").write_bytes(

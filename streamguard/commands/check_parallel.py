@@ -1,25 +1,21 @@
-"""What ``streamguard check`` runs beside its pipeline, on the machine's other cores.
+"""The parent's side of ``streamguard check``'s child process.
 
 The pipeline runs one record at a time in one thread (its observers must see records in
-order). Parts of a drift run that feed nothing back into the records need not wait for
-it: :class:`DriftOffload` forks a child process that holds a copy of the (still empty)
-:class:`~streamguard.drift.engine.DriftEngine` and does
-
-* **schema drift**: it reads the same file, decodes each line as the pipeline does and
-  feeds the engine's :class:`~streamguard.drift.schema_drift.SchemaDriftDetector`;
-* **the drift detectors of embedded texts** (semantic, contamination, language, gradual):
-  the pipeline embeds each batch of texts as before (the anomaly score's embedding
-  novelty learns the vectors there, at the same record as in one process) and sends
-  the batch to the child, whose engine runs its detectors on it (and loads langid's
-  model there, not in the pipeline's process).
+order). What feeds nothing back into later records need not wait for it:
+:class:`CheckOffload` forks a child (:mod:`streamguard.commands.check_child`) that
+scores quality, writes ``clean.jsonl`` and runs schema drift and the detectors of the
+embedded texts, on the machine's other core. The parent keeps what its later records
+depend on: repair, validation, dedupe and the anomaly score (with the embedding model,
+whose vectors the score's novelty learns).
 
 Findings come back at the end and are merged into the order one process emits them: a
 record's schema findings, then those of the batch its texts completed, then its anomaly
-finding; so ``findings.jsonl`` is the same either way. :func:`preload_models` loads the
-embedding model in a thread while the first records go through.
+finding; so ``findings.jsonl``, ``clean.jsonl`` and the report are the same either way
+(but for timestamps). :func:`preload_models` loads the embedding model in a thread
+while the first records go through.
 
-Elsewhere than on Linux (no ``fork``, or one that is unsafe with numpy loaded: macOS) the
-engine runs in this process as before. A child that fails makes the run fail
+Elsewhere than on Linux (no ``fork``, or one that is unsafe with numpy loaded: macOS) it
+all runs in this process as before. A child that fails makes the run fail
 (:class:`OffloadError`), as the same error would in one process.
 """
 
@@ -30,67 +26,26 @@ import multiprocessing
 import queue
 import sys
 import threading
-import traceback
 from collections import deque
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
-from streamguard.commands.file_input import iter_lines
+from streamguard.commands.check_child import ChildJob, ChildResult, Verdict, run_child
 from streamguard.drift.engine import DriftEngine
 from streamguard.embed.base import Vectors
-from streamguard.events.codec import decode_object
 from streamguard.events.findings import Finding
 from streamguard.events.records import Outcome, SourcePosition
 
-__all__ = ["DriftOffload", "OffloadError", "preload_models"]
+__all__ = ["CheckOffload", "OffloadError", "preload_models"]
 
-#: Lines the child reads between two looks at the batches waiting for it.
-_POLL_EVERY = 512
 #: The offset of what the engine emits after the last record (the final flush).
 _END = 1 << 62
-
-_Batch = tuple[int, list[tuple[str, Any]], Vectors]
+#: Messages the parent may run ahead of the child (then it waits: bounded memory).
+_MAX_QUEUED = 256
 
 
 class OffloadError(RuntimeError):
     """The child process failed (its traceback is the message)."""
-
-
-def _child(conn: Connection, engine: DriftEngine, path: Path, topic: str, max_bytes: int) -> None:
-    try:
-        schema: list[tuple[int, Finding]] = []
-        vectors: list[tuple[int, Finding]] = []
-        done = False
-
-        def take(batch: _Batch) -> None:
-            offset, items, rows = batch
-            engine.on_vectors(items, rows)
-            vectors.extend((offset, finding) for finding in engine.drain_findings())
-
-        detector = engine.schema
-        with path.open("rb") as source:
-            for offset, line in enumerate(iter_lines(source)):
-                record = decode_object(line, max_bytes=max_bytes)
-                if type(record) is dict:
-                    for finding in detector.update(record, SourcePosition(topic, 0, offset)):
-                        schema.append((offset, finding))
-                if not offset % _POLL_EVERY:
-                    while not done and conn.poll():
-                        batch = conn.recv()
-                        done = batch is None
-                        if not done:
-                            take(batch)
-        while not done:
-            batch = conn.recv()
-            done = batch is None
-            if not done:
-                take(batch)
-        conn.send(("ok", schema, vectors))
-    except BaseException:
-        conn.send(("error", traceback.format_exc()))
-    finally:
-        conn.close()
 
 
 class _Observer:
@@ -129,34 +84,36 @@ def _learn(engine: DriftEngine, items: list[tuple[str, Any]], vectors: Vectors) 
         engine.scorer.learn_vectors(field, [items[row][0] for row in rows], vectors[rows])
 
 
-class DriftOffload:
-    """Schema drift and the embedded texts' detectors of one ``check`` run in a forked
-    child (see the module docstring).
+class CheckOffload:
+    """Quality, ``clean.jsonl``, schema drift and the embedded texts' detectors of one
+    ``check`` run in a forked child (see the module docstring).
 
     :meth:`start` it before any thread (:func:`preload_models`) and before the first
-    record; use :attr:`observer` in the pipeline instead of the engine; :meth:`finish`
-    (instead of ``engine.close()``) returns every finding in emission order.
+    record; put :attr:`observer` (when there is an engine) in the pipeline instead of
+    the engine and no quality scorer; hand each record's :class:`Outcome` to
+    :meth:`add`, in order; :meth:`finish` (instead of ``engine.close()``) returns the
+    child's :class:`ChildResult` and every drift finding in emission order.
     """
 
-    def __init__(self, engine: DriftEngine, conn: Connection, process: Any) -> None:
+    def __init__(self, engine: DriftEngine | None, conn: Connection, process: Any) -> None:
         self.engine = engine
-        self.observer = _Observer(engine)
+        self.observer = _Observer(engine) if engine is not None else None
         self._conn = conn
         self._process = process
-        # Batches go out through a thread: a send blocks until the child reads (a batch
-        # is larger than the socket's buffer), and the pipeline must not wait for that.
-        self._outbox: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
-        self._sender = threading.Thread(target=self._send, name="streamguard-drift-send")
+        self._verdicts: list[Verdict] = []
+        self._records = 0
+        # Messages go out through a thread: a send blocks until the child reads (a batch
+        # is larger than the socket's buffer), and the pipeline need not wait for that.
+        self._outbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue(_MAX_QUEUED)
+        self._sender = threading.Thread(target=self._send, name="streamguard-check-send")
         self._sender.daemon = True
         self._sender.start()
-        if engine.embedding is not None:
+        if engine is not None and engine.embedding is not None:
             engine.embedding.on_vectors = self._on_vectors
 
     @classmethod
-    def start(
-        cls, engine: DriftEngine, path: Path, topic: str, max_record_bytes: int
-    ) -> DriftOffload | None:
-        """Fork the child; None (run the engine here) but on Linux, where ``fork`` of a
+    def start(cls, job: ChildJob) -> CheckOffload | None:
+        """Fork the child; None (run it all here) but on Linux, where ``fork`` of a
         process with numpy loaded is safe (macOS's system libraries are not)."""
         if not sys.platform.startswith("linux"):
             return None
@@ -164,16 +121,13 @@ class DriftOffload:
             return None
         parent, child = multiprocessing.Pipe()
         process = multiprocessing.get_context("fork").Process(
-            target=_child,
-            args=(child, engine, path, topic, max_record_bytes),
-            name="streamguard-drift",
-            daemon=True,
+            target=run_child, args=(child, job), name="streamguard-check", daemon=True
         )
         process.start()
         child.close()
-        return cls(engine, parent, process)
+        return cls(job.engine, parent, process)
 
-    def __enter__(self) -> DriftOffload:
+    def __enter__(self) -> CheckOffload:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
@@ -181,45 +135,67 @@ class DriftOffload:
             self.abort()
 
     def abort(self) -> None:
-        """Stop the child without its findings (the run failed)."""
+        """Stop the child without its results (the run failed)."""
         self._process.terminate()
         self._process.join(5.0)
-        self._outbox.put(None)  # the sender sees a closed pipe, then the end
+        with contextlib.suppress(queue.Full):
+            self._outbox.put(None, timeout=5.0)  # the sender sees a closed pipe, then the end
         self._sender.join(5.0)
         self._conn.close()
+
+    def add(self, outcome: Outcome) -> None:
+        """Hand the child a record's verdict (every record, in order)."""
+        self._verdicts.append(outcome.reasons if outcome.status == "quarantine" else outcome.value)
+        if len(self._verdicts) >= 128:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._verdicts:
+            self._records += len(self._verdicts)
+            self._put(("v", self._verdicts))
+            self._verdicts = []
+
+    def _put(self, message: tuple[Any, ...]) -> None:
+        # Waits while the child is _MAX_QUEUED messages behind; a dead child's sender
+        # drains the queue, so this never waits forever.
+        self._outbox.put(message)
 
     def _send(self) -> None:
         broken = False
         while True:
-            batch = self._outbox.get()
+            message = self._outbox.get()
             if not broken:
                 try:
-                    self._conn.send(batch)
+                    self._conn.send(message)
                 except OSError:
                     broken = True  # the child is gone: finish() says why
-            if batch is None:
+            if message is None or message[0] == "end":
                 return
 
     def _on_vectors(self, items: list[tuple[str, Any]], vectors: Vectors) -> None:
+        assert self.engine is not None and self.observer is not None
         _learn(self.engine, items, vectors)
-        self._outbox.put((self.observer.offset, items, vectors))
+        self._put(("e", self.observer.offset, items, vectors))
 
-    def finish(self, timeout: float = 600.0) -> list[Finding]:
+    def finish(self, timeout: float = 600.0) -> tuple[ChildResult, list[Finding] | None]:
         """Flush the engine, wait for the child (at most ``timeout`` seconds after the
         last record: it keeps pace with the pipeline, so it is a hung child's limit);
-        every finding of the run, in the order one process emits them (the newest
-        ``engine.max_findings``)."""
-        self.observer.offset = _END
-        self.engine.close()
-        engine_findings = self.engine.drain_findings()
-        self._outbox.put(None)
+        the child's result and, with an engine, every drift finding of the run in the
+        order one process emits them (the newest ``engine.max_findings``)."""
+        engine_findings: list[Finding] = []
+        if self.engine is not None and self.observer is not None:
+            self.observer.offset = _END
+            self.engine.close()
+            engine_findings = self.engine.drain_findings()
+        self._flush()
+        self._put(("end", self._records))
         self._sender.join(timeout)
         try:
             if self._sender.is_alive() or not self._conn.poll(timeout):
                 raise TimeoutError(f"no answer in {timeout:.0f} s")
-            status, *payload = self._conn.recv()
+            status, payload = self._conn.recv()
         except (EOFError, OSError) as exc:  # TimeoutError is an OSError
-            status, payload = "error", [f"the child process ended without an answer ({exc!r})"]
+            status, payload = "error", f"the child process ended without an answer ({exc!r})"
         finally:
             self._conn.close()
             self._process.join(5.0)
@@ -227,10 +203,16 @@ class DriftOffload:
                 self._process.terminate()
                 self._process.join(5.0)
         if status != "ok":
-            raise OffloadError(f"streamguard check's drift process failed:\n{payload[0]}")
-        schema, vectors = payload
-        keyed = [(offset, 0, i, finding) for i, (offset, finding) in enumerate(schema)]
-        keyed += [(offset, 1, i, finding) for i, (offset, finding) in enumerate(vectors)]
+            raise OffloadError(f"streamguard check's child process failed:\n{payload}")
+        result: ChildResult = payload
+        if self.engine is None or self.observer is None:
+            return result, None
+        return result, self._merge(result, engine_findings)
+
+    def _merge(self, result: ChildResult, engine_findings: list[Finding]) -> list[Finding]:
+        assert self.engine is not None and self.observer is not None
+        keyed = [(offset, 0, i, finding) for i, (offset, finding) in enumerate(result.schema)]
+        keyed += [(offset, 1, i, finding) for i, (offset, finding) in enumerate(result.vectors)]
         # The engine's k-th finding was emitted while processing the record of the first
         # mark whose count reaches k (after the last record: by the final flush).
         first = self.engine.findings_emitted - len(engine_findings)  # older ones dropped

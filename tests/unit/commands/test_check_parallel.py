@@ -1,12 +1,13 @@
-"""``check`` with schema drift and the embedded texts' detectors in a child process: the
-same findings, in the same order, as one process (forked or without fork); a child that
-fails fails the run."""
+"""``check`` with quality, the clean file, schema drift and the embedded texts' detectors
+in a child process: the same outputs (findings in the same order, clean records, report)
+as one process (forked or without fork); a child that fails fails the run."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from streamguard.commands.check import check_file
 from streamguard.config import Settings
 from streamguard.drift.engine import DriftEngine
 from streamguard.pipeline import RecordPipeline
+from streamguard.sources.fault_kinds import FaultMix
 from streamguard.sources.synthetic import generate
 from tests.unit.drift_scenarios import portuguese_feed
 
@@ -50,10 +52,35 @@ def _run(folder: Path, *, offload: bool) -> list[dict[str, Any]]:
         path.write_bytes(b"\n".join(lines) + b"\n")
     out = folder / ("split" if offload else "one")
     check_file(path, "product", out, Settings(model="hashing"), offload=offload)
+    return _findings(out)
+
+
+def _findings(out: Path) -> list[dict[str, Any]]:
     findings = [orjson.loads(line) for line in (out / "findings.jsonl").read_bytes().splitlines()]
     for finding in findings:
         finding.pop("detected_at", None)
     return findings
+
+
+def _outputs(out: Path) -> dict[str, Any]:
+    """Everything a run wrote, timestamps and the folder's name aside."""
+    clean = [orjson.loads(line) for line in (out / "clean.jsonl").read_bytes().splitlines()]
+    for record in clean:
+        record["_dq"].pop("checked_at")
+    quarantine = (out / "quarantine.jsonl").read_bytes().splitlines()
+    report = orjson.loads((out / "report.json").read_bytes())
+    for key in ("elapsed_s", "records_per_s", "files", "findings"):
+        report.pop(key, None)
+    return {
+        "clean": clean,
+        "clean_bytes": [
+            re.sub(rb'"checked_at":"[^"]*"', b"", line)
+            for line in (out / "clean.jsonl").read_bytes().splitlines()
+        ],
+        "quarantine": [orjson.loads(line)["reasons"] for line in quarantine],
+        "report": report,
+        "findings": _findings(out) if (out / "findings.jsonl").exists() else None,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +107,13 @@ def test_without_fork_the_engine_runs_here(
     folder, expected = one_process
     monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
     started: list[object] = []
-    real = check_parallel.DriftOffload.start
+    real = check_parallel.CheckOffload.start
 
     def spy(*args: Any) -> Any:
         started.append(real(*args))
         return started[-1]
 
-    monkeypatch.setattr(check_parallel.DriftOffload, "start", spy)
+    monkeypatch.setattr(check_parallel.CheckOffload, "start", spy)
     assert _run(folder, offload=True) == expected
     assert started == [None]
 
@@ -126,4 +153,59 @@ def test_a_run_that_fails_stops_its_child(
     monkeypatch.setattr(RecordPipeline, "process", fails_later)
     with pytest.raises(OSError, match="disk full"):
         _run(folder, offload=True)
-    assert not [p for p in multiprocessing.active_children() if p.name == "streamguard-drift"]
+    assert not [p for p in multiprocessing.active_children() if p.name == "streamguard-check"]
+
+
+def _behaviour_file(folder: Path) -> Path:
+    """Generated behaviour events with the generator's faults, a record that brings a
+    ``_dq`` of its own (first, so ours is not its last key) and a late, nested
+    ``"quality_score":null``."""
+    path = folder / "behaviour.jsonl"
+    lines = [
+        raw.value
+        for raw in generate("behavior", 4000, seed=11, faults=FaultMix.uniform(0.1, "behavior"))
+    ]
+    own = orjson.loads(lines[7])
+    if isinstance(own, dict):
+        lines[7] = orjson.dumps({"_dq": {"mine": 1}, **own, "extra": {"quality_score": None}})
+    path.write_bytes(b"\n".join(line or b"" for line in lines) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("drift", [True, False], ids=["drift", "no-drift"])
+def test_the_child_writes_what_one_process_writes(tmp_path: Path, drift: bool) -> None:
+    path = _behaviour_file(tmp_path)
+    settings = Settings(model="hashing", quality_window=200)
+    outputs = []
+    for offload in (False, True):
+        out = tmp_path / f"out-{offload}"
+        result = check_file(path, "behavior", out, settings, drift=drift, offload=offload)
+        outputs.append((_outputs(out), result.quality, result.quality_findings))
+    one, split = outputs
+    assert split == one
+    clean = one[0]["clean"]
+    # the cases the child patches differently are there, and the run found something
+    assert any("mine" not in r["_dq"] and "extra" in r for r in clean)
+    assert {r["_dq"]["status"] for r in clean} == {"valid", "corrected"}
+    assert one[1] is not None and one[1].composite is not None
+    assert {r["_dq"]["quality_score"] for r in clean} - {1.0}
+
+
+def test_a_file_that_grows_during_the_run_fails_it(tmp_path: Path) -> None:
+    """The child reads the file itself: a line the pipeline did not read is an error,
+    not a record scored against the wrong verdict."""
+    from streamguard.commands.check_child import ChildJob, run_child
+    from streamguard.commands.file_input import StreamClock
+    from streamguard.wiring import build_scorers
+
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(raw.value or b"" for raw in generate("behavior", 3, seed=1)))
+    clock = StreamClock()
+    quality = build_scorers(Settings(), clock=clock)["behavior"]
+    job = ChildJob(path, "file:x", 1 << 20, tmp_path / "clean.jsonl", quality, clock)
+    parent, child = multiprocessing.Pipe()
+    parent.send(("v", [(), ()]))
+    parent.send(("end", 2))
+    run_child(child, job)
+    status, message = parent.recv()
+    assert status == "error" and "more lines than the pipeline read (2)" in message
