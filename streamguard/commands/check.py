@@ -49,6 +49,7 @@ from streamguard.quality import QualitySnapshot
 from streamguard.quality.gate import Condition, parse_condition
 from streamguard.quality.tally import RunTally
 from streamguard.report import DriftSeries
+from streamguard.runtime.native_threads import limit_blas_threads
 from streamguard.validate.dedupe import DedupeIndex
 from streamguard.validate.pii_policy import PiiPolicy
 from streamguard.wiring import build_anomaly_stamp, build_scorers, pipeline_observers
@@ -148,6 +149,9 @@ def check_file(
     either way.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    # numpy's BLAS pool spins between the detectors' small products: ~1.3 s of a core
+    # that the child process needs (runtime.native_threads). Before the fork: both.
+    limit_blas_threads()
     contracts = contracts if contracts is not None else ContractSet({})
     contract = contracts.get(stream)
     engine = None
