@@ -16,7 +16,7 @@ from streamguard.commands.inventory import profile_file
 from streamguard.report import DriftSeries, render_check_report, sample_quarantine_file
 
 if TYPE_CHECKING:
-    from streamguard.commands.check import CheckResult
+    from streamguard.commands.check_result import CheckResult
 
 __all__ = ["write_html"]
 
