@@ -98,8 +98,7 @@ def _read_cache(target: Path) -> Any:
 
     classes = json.loads((target / "classes.json").read_text())
     arrays = {
-        name: np.load(target / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-        for name in _ARRAYS
+        name: np.load(target / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _ARRAYS
     }
     return LanguageIdentifier(
         np.asarray(arrays["ptc"]),  # still the mapping, without np.memmap's subclass
