@@ -49,6 +49,7 @@ from streamguard.pipeline import PipelineObserver, RecordPipeline, StreamName
 from streamguard.quality.gate import Condition, parse_condition
 from streamguard.quality.tally import RunTally
 from streamguard.report import DriftSeries
+from streamguard.runtime.heap import tune_garbage_collector
 from streamguard.runtime.native_threads import limit_blas_threads
 from streamguard.validate.dedupe import DedupeIndex
 from streamguard.validate.pii_policy import PiiPolicy
@@ -290,6 +291,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     catalogue = None
     html: Path | None = getattr(args, "html", None)
+    # A short-lived process that allocates per record: the worker's collector settings
+    # (runtime.heap) spare it most young collections and every walk of the start-up heap.
+    tune_garbage_collector()
     series = DriftSeries() if html is not None else None
     try:
         if args.catalogue is not None:

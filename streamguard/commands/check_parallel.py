@@ -40,8 +40,12 @@ __all__ = ["CheckOffload", "OffloadError", "preload_models"]
 
 #: The offset of what the engine emits after the last record (the final flush).
 _END = 1 << 62
+#: Verdicts a message carries. The sender thread takes the interpreter lock from the
+#: pipeline every 5 ms at best (the switch interval): smaller messages would queue up
+#: faster than it sends them, and the child, starved, would finish long after the parent.
+_BATCH = 1024
 #: Messages the parent may run ahead of the child (then it waits: bounded memory).
-_MAX_QUEUED = 256
+_MAX_QUEUED = 32
 
 
 class OffloadError(RuntimeError):
@@ -146,7 +150,7 @@ class CheckOffload:
     def add(self, outcome: Outcome) -> None:
         """Hand the child a record's verdict (every record, in order)."""
         self._verdicts.append(outcome.reasons if outcome.status == "quarantine" else outcome.value)
-        if len(self._verdicts) >= 128:
+        if len(self._verdicts) >= _BATCH:
             self._flush()
 
     def _flush(self) -> None:
