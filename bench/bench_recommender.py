@@ -16,6 +16,9 @@ default model on the same prefix. Prints a table and writes
 ``bench/results/recommender.json``. Speeds are events per CPU-second of the model, the
 process pinned to one core (best of ``--repeats`` for the default model); the machines
 here are shared, so compare rows of one run. Without the data it says so and exits 0.
+Its "process work" replays MovieLens, whose users rate in bursts; the worker's traffic
+(many interleaved users, lists computed after few events each) is replayed by
+``bench/bench_recommender_process.py``.
 """
 
 from __future__ import annotations

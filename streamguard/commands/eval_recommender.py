@@ -56,7 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         choices=sorted(MODELS),
         default=ALGORITHM,
-        help=f"model to evaluate (default {ALGORITHM}, the one the recommender runs)",
+        help=(
+            f"model to evaluate (default {ALGORITHM}; a new recommender runs item-seq-v1,"
+            " one restored from a snapshot keeps the snapshot's)"
+        ),
     )
     parser.add_argument(
         "--no-compare",

@@ -3,9 +3,10 @@
 * :class:`CooccurrenceRecommender` — the model: ``learn_one(event)``,
   ``recommend(user_id, k)``, ``update_product(record)`` / ``remove_product(id)``;
   :func:`snapshot` / :func:`restore` save and load it.
-* :class:`SequenceRecommender` — the sequence-aware alternative (recency-weighted
-  profile, item-to-next-item transitions, optional product meaning); the process runs
-  it with ``STREAMGUARD_RECOMMENDER_ALGORITHM=item-seq`` (:mod:`.models`).
+* :class:`SequenceRecommender` — the sequence-aware model (recency-weighted profile,
+  item-to-next-item transitions, optional product meaning); the process starts it when
+  it has no snapshot (``STREAMGUARD_RECOMMENDER_ALGORITHM=auto``, the default, keeps
+  the algorithm of a snapshot it restores; :mod:`.models`).
 * :class:`RefreshPolicy` — which users to publish, at most once per interval each.
 * :class:`RecommenderService` — both, plus records and metrics, as the worker uses them.
 * :mod:`.evaluate` — prequential HR@K / NDCG@K (``streamguard eval-recommender``).

@@ -1,7 +1,8 @@
 """The recommender's content embedder: hashing, or a model loaded off the start path.
 
 In the recommender's child process the model (ONNX Runtime or torch, one CPU thread)
-loads in a background thread: the child answers its parent at once, and
+loads in a background thread once the first product text is to be embedded (not at
+start: a catalogue without texts never loads it): the child answers its parent at once, and
 :meth:`~streamguard.recommender.content.ContentIndex.refresh` embeds nothing until the
 model is :attr:`BackgroundEmbedder.ready` (a first ONNX export can take longer than the
 parent waits for an answer). A model that fails to load is logged once and leaves the
@@ -33,7 +34,10 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundEmbedder:
-    """An :class:`~streamguard.embed.base.Embedder` whose model loads in a thread."""
+    """An :class:`~streamguard.embed.base.Embedder` whose model loads in a thread, started
+    the first time it is asked whether it is :attr:`ready` (or :meth:`wait`-ed for): a
+    recommender whose catalogue has no text yet loads no model, and spends neither the
+    memory nor the start-up CPU."""
 
     def __init__(self, factory: Callable[[], Embedder]) -> None:
         self._model: Embedder | None = None
@@ -41,7 +45,17 @@ class BackgroundEmbedder:
         self._thread = threading.Thread(
             target=self._load, args=(factory,), name="content-embedder", daemon=True
         )
-        self._thread.start()
+        self._start_lock = threading.Lock()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread.ident is None:
+                self._thread.start()
+
+    @property
+    def started(self) -> bool:
+        """Whether loading has begun (it begins on the first :attr:`ready` or :meth:`wait`)."""
+        return self._thread.ident is not None
 
     def _load(self, factory: Callable[[], Embedder]) -> None:
         try:
@@ -53,11 +67,15 @@ class BackgroundEmbedder:
 
     @property
     def ready(self) -> bool:
-        """Whether the model is loaded (False while loading, and after a failure)."""
+        """Whether the model is loaded (False while loading, and after a failure); the
+        first call starts loading it."""
+        if self._model is None and self._thread.ident is None:
+            self._start()
         return self._model is not None
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until loading ended; whether the model is ready."""
+        """Start loading if not yet begun, wait until it ended; whether the model is ready."""
+        self._start()
         self._done.wait(timeout)
         return self.ready
 

@@ -51,12 +51,7 @@ from typing import Any, Protocol
 import orjson
 
 from streamguard.observability.recommender import RecommenderMetrics
-from streamguard.recommender.models import (
-    DEFAULT_ALGORITHM,
-    RecommenderModel,
-    algorithm_of,
-    new_model,
-)
+from streamguard.recommender.models import DEFAULT_ALGORITHM, RecommenderModel, choose_model
 from streamguard.recommender.params import RecommenderConfig, SequenceConfig
 from streamguard.recommender.refresh import RefreshPolicy
 from streamguard.recommender.service import RecommenderService
@@ -144,26 +139,20 @@ def load_service(
     """The service whose model, and the positions it covers, were saved at ``path``; a new
     ``algorithm`` model (``config``) and no positions when there is no snapshot there yet,
     or when the snapshot holds the other algorithm (logged; the next snapshot replaces it).
+    ``auto`` keeps the snapshot's algorithm, and starts ``item-seq`` without one
+    (:func:`~streamguard.recommender.models.choose_model`).
     :class:`~streamguard.recommender.snapshot.SnapshotError` if the file is not one."""
     positions: Positions = {}
-    model: RecommenderModel | None = None
+    restored: RecommenderModel | None = None
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         pass
     else:
-        model, positions = restore_positions(data)
-        if algorithm_of(model) != algorithm:
-            log.warning(
-                "recommender: the snapshot at %s holds a %s model but the algorithm is %s: "
-                "starting an empty model from the clean topics' start",
-                path,
-                algorithm_of(model),
-                algorithm,
-            )
-            model, positions = None, {}
-    if model is None:
-        model = new_model(algorithm, config)
+        restored, positions = restore_positions(data)
+    model = choose_model(algorithm, restored, config, source=f"the snapshot at {path}")
+    if model is not restored:  # a new model re-reads the clean topics from their start
+        positions = {}
     policy = RefreshPolicy(min_interval_s=min_interval_s)
     return RecommenderService(model, policy, k=k, metrics=metrics), positions
 

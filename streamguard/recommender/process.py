@@ -52,7 +52,7 @@ import orjson
 from streamguard.observability.mirror import MirroredFamilies, collect_families
 from streamguard.observability.recommender import RecommenderMetrics, RecommenderProcessMetrics
 from streamguard.observability.registry import CollectorRegistry
-from streamguard.recommender.models import DEFAULT_ALGORITHM, algorithm_of, new_model
+from streamguard.recommender.models import DEFAULT_ALGORITHM, choose_model, new_model
 from streamguard.recommender.params import RecommenderConfig, SequenceConfig
 from streamguard.recommender.refresh import RefreshPolicy
 from streamguard.recommender.service import RecommenderService
@@ -85,8 +85,10 @@ class RecommenderSpec:
     min_interval_s: float = 5.0
     k: int = 10
     algorithm: str = DEFAULT_ALGORITHM
-    """``item-cooc`` or ``item-seq`` (:mod:`~streamguard.recommender.models`). A snapshot
-    of the other algorithm is not restored: the child starts an empty model (and logs it)."""
+    """``auto``, ``item-cooc`` or ``item-seq`` (:mod:`~streamguard.recommender.models`).
+    ``auto`` restores a snapshot of either and starts ``item-seq`` without one; a named
+    algorithm does not restore a snapshot of the other: the child starts an empty model
+    (and logs it)."""
     config: RecommenderConfig | SequenceConfig | None = None
     """The algorithm's knobs (None: its defaults)."""
     content: bool = True
@@ -103,20 +105,14 @@ class RecommenderSpec:
         new_model(self.algorithm, self.config)  # an unknown algorithm or config fails here
 
     def build(self) -> RecommenderService:
-        """The service, its model restored from the snapshot when there is one."""
-        model = None if self.snapshot_path is None else read_snapshot(self.snapshot_path)
-        if model is not None and algorithm_of(model) != self.algorithm:
-            log.warning(
-                "recommender: the snapshot at %s holds a %s model but the algorithm is %s: "
-                "starting an empty %s model (the next snapshot replaces the file)",
-                self.snapshot_path,
-                algorithm_of(model),
-                self.algorithm,
-                self.algorithm,
-            )
-            model = None
+        """The service, its model restored from the snapshot when there is one of the
+        algorithm (:func:`~streamguard.recommender.models.choose_model`)."""
+        restored = None if self.snapshot_path is None else read_snapshot(self.snapshot_path)
+        model = choose_model(
+            self.algorithm, restored, self.config, source=f"the snapshot at {self.snapshot_path}"
+        )
         return RecommenderService(
-            model or new_model(self.algorithm, self.config),
+            model,
             RefreshPolicy(min_interval_s=self.min_interval_s),
             k=self.k,
             metrics=RecommenderMetrics(),

@@ -24,7 +24,8 @@ How it works
   interactions grow. Then the best ``3 * k`` candidates are re-ranked by meaning: each
   score times ``exp(content_rerank * s)``, ``s`` its mean cosine to the user's last
   ``rerank_depth`` items (multiplicative, so on co-occurrence's own scale). Nothing is
-  computed when no source is attached.
+  computed when no source is attached, and nothing is re-ranked when none of those
+  items has a vector. The query side is :mod:`.sequence_lists`.
 * **Popularity with time decay** (``popularity_half_life_s``, :class:`~.trending.Trending`)
   is each row's prior and what cold users (and short lists) get. Items the user
   interacted with, unavailable products and the request's ``exclude`` never appear.
@@ -45,16 +46,19 @@ Examples
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Mapping
+from sys import intern
 from typing import Any
 
 from streamguard.recommender._events import interaction
 from streamguard.recommender.availability import CatalogueAvailability
-from streamguard.recommender.content_source import ContentSource, content_weight
+from streamguard.recommender.content_source import ContentSource
 from streamguard.recommender.params import SequenceConfig
 from streamguard.recommender.popularity import PopularityRanking
-from streamguard.recommender.trending import Trending, most_popular
+from streamguard.recommender.sequence_lists import SequenceLists
+from streamguard.recommender.trending import Trending
 from streamguard.recommender.user import UserState
 
 __all__ = ["SEQUENCE_ALGORITHM", "SequenceConfig", "SequenceRecommender"]
@@ -67,13 +71,9 @@ _MAX_EXPONENT = 60.0
 # HR@10 on ml-latest-small (the rows' extra entries are the weakest).
 _ROW_SLACK = 2.0
 _CANDIDATE_SLACK = 2.0
-# Candidates blended with popularity per query, per k (the strongest by co-occurrence).
-_BLEND_DEPTH = 3
-# Candidates re-ranked by meaning per query, per k.
-_RERANK_DEPTH = 3
 
 
-class SequenceRecommender(CatalogueAvailability):
+class SequenceRecommender(SequenceLists, CatalogueAvailability):
     """Online top-K recommender: ``learn_one(event)``, ``recommend(user_id, k)``.
 
     ``content``: product meaning to blend in at query time (a
@@ -120,6 +120,10 @@ class SequenceRecommender(CatalogueAvailability):
         if seen is None:
             return False
         user_id, item, event_type, ts = seen
+        # One string object per product: the rows, the users' scores and histories then
+        # share keys, and every lookup among them matches by identity (folding a user's
+        # rows ~12% faster, learning ~7%, on generator events).
+        item = intern(item)
         c = self.config
         if ts is not None and (self._clock is None or ts > self._clock):
             self._clock = ts
@@ -189,7 +193,7 @@ class SequenceRecommender(CatalogueAvailability):
         successors[item] = successors.get(item, 0.0) + weight
         self._next_sums[last] += weight
         if len(successors) > _ROW_SLACK * self.config.max_transitions:
-            self._prune(successors, self.config.max_transitions)
+            successors = self._next[last] = _pruned(successors, self.config.max_transitions)
             self._next_sums[last] = sum(successors.values())
 
     def _pair_with_recent(
@@ -210,22 +214,17 @@ class SequenceRecommender(CatalogueAvailability):
                     earlier_row[item] = earlier_row.get(item, 0.0) + weight
                     sums[earlier] += weight
                     if len(earlier_row) > longest:
-                        self._prune(earlier_row, c.max_neighbours)
+                        earlier_row = rows[earlier] = _pruned(earlier_row, c.max_neighbours)
                         sums[earlier] = sum(earlier_row.values())
             weight *= decay
             backward *= decay
         sums[item] += added
         if len(row) > longest:
-            self._prune(row, c.max_neighbours)
+            row = rows[item] = _pruned(row, c.max_neighbours)
             sums[item] = sum(row.values())
         if item in recent:
             recent.remove(item)
         recent.append(item)
-
-    @staticmethod
-    def _prune(row: dict[str, float], keep: int) -> None:
-        for weakest in sorted(row, key=row.__getitem__)[: len(row) - keep]:
-            del row[weakest]
 
     def _update_profile(
         self,
@@ -285,9 +284,14 @@ class SequenceRecommender(CatalogueAvailability):
         c = self.config
         if len(pending) > c.max_pending:
             del pending[: -c.max_pending]
+        # An item met more than once (view, click, cart...) adds its row once, with the
+        # sum of its shares: the same scores, one pass over the row.
+        shares: dict[str, float] = {}
+        for item, factor in pending:
+            shares[item] = shares.get(item, 0.0) + factor
         rows, seen, scores = self._rows, user.seen, user.scores
         get = scores.get
-        for item, factor in pending:
+        for item, factor in shares.items():
             row = rows.get(item)
             if row:  # None: forgotten under max_items
                 # A comprehension then one update() is ~30% faster than assignments.
@@ -296,10 +300,10 @@ class SequenceRecommender(CatalogueAvailability):
                 )
         pending.clear()
         if len(scores) > _CANDIDATE_SLACK * c.max_candidates:
-            self._prune(scores, c.max_candidates)
+            user.scores = _pruned(scores, c.max_candidates)
 
     def fold_profiles(self) -> None:
-        """Bring every user's scores up to date (before a snapshot, which stores them)."""
+        """Bring every user's scores up to date (before the rows are rescaled)."""
         for user in self._users.values():
             if user.pending:
                 self._fold(user)
@@ -308,151 +312,6 @@ class SequenceRecommender(CatalogueAvailability):
     @property
     def _max_unavailable(self) -> int:
         return self.config.max_unavailable
-
-    # ------------------------------------------------------------------ answering
-    def recommend(
-        self, user_id: str, k: int = 10, exclude: Collection[str] = ()
-    ) -> list[tuple[str, float]]:
-        """Top-``k`` ``(product_id, score)`` for ``user_id``, best first.
-
-        ``exclude``: items this request must not return (say, what the user bought), on
-        top of what the user interacted with and unavailable products.
-        """
-        if k <= 0:
-            return []
-        user = self._users.get(user_id)
-        if user is None or not user.recent:
-            return self._popular({}, k, exclude)
-        if user.pending:
-            self._fold(user)
-        content, c = self.content, self.config
-        if content is None or c.content_rerank <= 0.0:
-            return self._rank(user, k, exclude)
-        return self._rerank(content, user, self._rank(user, _RERANK_DEPTH * k, exclude), k)
-
-    def _rerank(
-        self, content: ContentSource, user: UserState, ranked: list[tuple[str, float]], k: int
-    ) -> list[tuple[str, float]]:
-        """``ranked``'s best ``k`` once each score is multiplied by ``exp(content_rerank *
-        similarity)``: the weighted mean cosine to the user's last items."""
-        c = self.config
-        weight, anchors = 1.0, []
-        for _, item in zip(range(c.rerank_depth), reversed(user.recent), strict=False):
-            anchors.append((item, weight))
-            weight *= c.rerank_decay
-        total = sum(w for _, w in anchors)
-        similarity = content.similarity(
-            [item for item, _ in ranked], [(item, w / total) for item, w in anchors]
-        )
-        beta, exp = c.content_rerank, math.exp
-        boosted = [
-            (item, score * exp(beta * near))
-            for (item, score), near in zip(ranked, similarity, strict=True)
-        ]
-        boosted.sort(key=lambda pair: pair[1], reverse=True)
-        return boosted[:k]
-
-    def _rank(self, user: UserState, k: int, exclude: Collection[str]) -> list[tuple[str, float]]:
-        """Top-``k`` by co-occurrence, transitions, additive content and popularity."""
-        seen, unavailable = user.seen, self._unavailable
-        scores, inverse = user.scores, 1.0 / user.scale
-        # The popularity prior: lately popular items (all-time without a half-life).
-        leaders, counts, per_count = self._prior_shares()
-        weight = user.prior * inverse * per_count
-        count = counts.get
-        depth = _BLEND_DEPTH * k
-        strongest: Iterable[str] = scores
-        if len(scores) > depth:
-            strongest = sorted(scores, key=scores.__getitem__, reverse=True)[:depth]
-        blended = {o: scores[o] * inverse + weight * count(o, 0) for o in strongest}
-        extra: dict[str, float] = {}
-        if self._step_weights:
-            self._add_transitions(user, extra, seen)
-        if self.content is not None and self.config.content_blend > 0.0:
-            self._add_content(self.content, user, extra, seen)
-        if extra:
-            get = blended.get
-            blended.update({o: get(o, weight * count(o, 0)) + value for o, value in extra.items()})
-        if unavailable or exclude:
-            for o in [o for o in blended if o in unavailable or o in exclude]:
-                del blended[o]
-        ranked = sorted(blended, key=blended.__getitem__, reverse=True)[:k]
-        # The most popular items may enter through the prior alone: their prior term
-        # falls along the popularity order, so the walk stops at the first that cannot.
-        floor = blended[ranked[-1]] if len(ranked) == k else -1.0
-        walked = False
-        for item in leaders:
-            boost = weight * count(item, 0)
-            if boost <= floor:
-                break
-            if item not in blended and item not in seen and item not in unavailable:
-                if item not in exclude:
-                    blended[item] = boost
-                    ranked.append(item)
-                    walked = True
-                    if len(ranked) >= 2 * k:
-                        break
-        if walked:
-            ranked = sorted(ranked, key=blended.__getitem__, reverse=True)[:k]
-        out = [(item, blended[item]) for item in ranked]
-        if len(out) < k:
-            out += self._popular({**seen, **blended}, k - len(out), exclude)
-        return out
-
-    def _prior_shares(self) -> tuple[Iterable[str], Mapping[str, float], float]:
-        """Items by popularity, most first, their counts, and what turns a count into a
-        share of interactions: time decayed (``popularity_half_life_s``) when finite,
-        else all-time."""
-        if self._trending is not None:
-            return self._trending.top(), *self._trending.shares()
-        popularity = self._popularity
-        return popularity, popularity.counts, 1.0 / max(popularity.total, 1)
-
-    def _add_transitions(
-        self, user: UserState, blended: dict[str, float], seen: Mapping[str, None]
-    ) -> None:
-        """What the user's last items led to lately, into ``blended``."""
-        c = self.config
-        successors_of, totals = self._next, self._next_sums
-        prior = c.transition_prior * (self._scale_now or self._pair_scale())
-        get = blended.get
-        for step, item in zip(self._step_weights, reversed(user.recent), strict=False):
-            successors = successors_of.get(item)
-            if successors:
-                factor = c.transition_weight * step / (totals[item] + prior)
-                blended.update(
-                    {
-                        o: get(o, 0.0) + factor * value
-                        for o, value in successors.items()
-                        if o not in seen
-                    }
-                )
-
-    def _add_content(
-        self,
-        content: ContentSource,
-        user: UserState,
-        blended: dict[str, float],
-        seen: Mapping[str, None],
-    ) -> None:
-        """Neighbours by meaning of the user's last items, weighted towards cold ones."""
-        c = self.config
-        count = self._popularity.counts.get
-        get = blended.get
-        weight, half = c.content_blend, c.content_half
-        for _, item in zip(range(c.content_depth), reversed(user.recent), strict=False):
-            for other, cosine in content.neighbours(item):
-                if other not in seen:
-                    share = content_weight(count(other, 0), half)
-                    blended[other] = get(other, 0.0) + weight * share * cosine
-            weight *= 0.5
-
-    def _popular(
-        self, skip: Mapping[str, object], n: int, exclude: Collection[str]
-    ) -> list[tuple[str, float]]:
-        """The ``n`` most popular items lately (then of all time) not in ``skip``,
-        ``exclude`` or unavailable; scores are their shares of interactions."""
-        return most_popular(self._trending, self._popularity, n, (skip, exclude, self._unavailable))
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -481,3 +340,24 @@ class SequenceRecommender(CatalogueAvailability):
         """The items ``user_id`` interacted with that are remembered, oldest first."""
         user = self._users.get(user_id)
         return list(user.seen) if user is not None else []
+
+
+def _pruned(row: dict[str, float], keep: int) -> dict[str, float]:
+    """``row`` without its weakest entries beyond ``keep`` (among equal weights the
+    oldest go first, as a stable sort would drop them), as a new dict in the same order.
+
+    A new dict because deleting in place leaves the old table's holes for every later
+    pass over the row to walk; sorting the weights alone (no key function) is ~1.5x
+    faster than sorting the keys by weight on a user's ~400 candidates.
+    """
+    weights = sorted(row.values())
+    excess = len(weights) - keep
+    if excess <= 0:
+        return row
+    cut = weights[excess]  # the weakest weight kept
+    first = bisect_left(weights, cut)
+    if first == excess:  # every entry at the cut stays
+        return {o: value for o, value in row.items() if value >= cut}
+    tied = [o for o, value in row.items() if value == cut]
+    kept = set(tied[excess - first :])  # the newest of those at the cut
+    return {o: value for o, value in row.items() if value > cut or (value == cut and o in kept)}

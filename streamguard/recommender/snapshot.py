@@ -2,7 +2,8 @@
 
 Both algorithms are saved: :class:`CooccurrenceRecommender` (``item-cooc-v1``, the
 format unchanged) and :class:`SequenceRecommender` (``item-seq-v1``: the same fields plus
-its transitions and time-decayed popularity). A snapshot names its algorithm; restoring
+its transitions, time-decayed popularity and each user's rows not yet folded into their
+scores). A snapshot names its algorithm; restoring
 one of an unknown algorithm is a :class:`SnapshotError`.
 
 JSON (orjson), not pickle: a snapshot read back from disk or Kafka is data, never code,
@@ -79,8 +80,6 @@ class SnapshotError(ValueError):
 def snapshot(model: Model, *, positions: Positions | None = None) -> bytes:
     """The model's whole state as JSON bytes, with the input ``positions`` it covers."""
     sequence = isinstance(model, SequenceRecommender)
-    if isinstance(model, SequenceRecommender):
-        model.fold_profiles()  # the stored scores include every learned item
     state: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -103,6 +102,14 @@ def snapshot(model: Model, *, positions: Positions | None = None) -> bytes:
     if isinstance(model, SequenceRecommender):
         state["next"] = [[item, model._next_sums[item], row] for item, row in model._next.items()]
         state["trending"] = None if model._trending is None else model._trending.state()
+        # The rows learned but not yet in the users' scores, as the live model holds them
+        # (folding them here would make a snapshot change the model it reads: a restart
+        # would then answer otherwise than a run that never stopped).
+        state["pending"] = [
+            [uid, [[item, share] for item, share in u.pending]]
+            for uid, u in model._users.items()
+            if u.pending
+        ]
     if positions is not None:
         state["positions"] = [[topic, part, offset] for (topic, part), offset in positions.items()]
     return orjson.dumps(state)
@@ -168,6 +175,7 @@ def restore_positions(data: bytes) -> tuple[Model, Positions]:
         _fill(model, state)
         if isinstance(model, SequenceRecommender):
             _fill_sequence(model, state)
+            _fill_pending(model, state)
         positions = _positions(state.get("positions", []))
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, SnapshotError):
@@ -259,6 +267,23 @@ def _fill_sequence(model: SequenceRecommender, state: dict[str, Any]) -> None:
         _number(trending["total"], "trending total"),
         pairs,
     )
+
+
+def _fill_pending(model: SequenceRecommender, state: dict[str, Any]) -> None:
+    """Each user's learned rows not yet folded into their scores (absent from
+    snapshots written before it was stored: their scores held every row)."""
+    pending = state.get("pending", [])
+    _check(isinstance(pending, list), "pending must be a list")
+    longest = 2 * model.config.max_pending
+    for uid, shares in pending:
+        _check(isinstance(uid, str) and isinstance(shares, list), "bad pending entry")
+        held = []
+        for item, share in shares:
+            _check(isinstance(item, str), "pending item must be a string")
+            held.append((item, _number(share, f"pending share of {item!r}")))
+        user = model._users.get(uid)
+        if user is not None:  # like the model: only users it still holds
+            user.pending = held[-longest:]
 
 
 def write_snapshot(model: Model, path: Path) -> int:

@@ -115,6 +115,11 @@ class Trending:
             return
         position = ranked.index(item)
         scores = self._scores
+        if position == 0:
+            return
+        above = ranked[position - 1]
+        if scores[above] > score or (scores[above] == score and above < item):
+            return  # still below the one above it: most interactions end here
         place = bisect.bisect_left(
             ranked, (-score, item), 0, position, key=lambda i: (-scores[i], i)
         )

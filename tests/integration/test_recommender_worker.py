@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streamguard.devtools.broker import EmbeddedBroker
 from streamguard.sources.fault_kinds import GeneratedRecord
 from streamguard.testing.worker_harness import (
+    WorkerProcess,
     new_worker,
     produce,
 )
@@ -76,10 +77,16 @@ def learned(record: dict[str, Any]) -> int:
 
 
 @pytest.mark.parametrize(
-    ("algorithm", "tag"), [("item-cooc", "item-cooc-v1@"), ("item-seq", "item-seq-v1@")]
+    ("algorithm", "after_restart", "tag"),
+    [
+        ("item-cooc", "item-cooc", "item-cooc-v1@"),
+        ("item-seq", "item-seq", "item-seq-v1@"),
+        # An upgrade to the default (auto) keeps the item-cooc model and what it learned.
+        ("item-cooc", "auto", "item-cooc-v1@"),
+    ],
 )
 def test_recommendations_for_the_right_users_bounded_and_kept_across_restart(
-    broker: EmbeddedBroker, tmp_path: Path, algorithm: str, tag: str
+    broker: EmbeddedBroker, tmp_path: Path, algorithm: str, after_restart: str, tag: str
 ) -> None:
     topics, first = new_worker(
         broker.bootstrap,
@@ -141,7 +148,8 @@ def test_recommendations_for_the_right_users_bounded_and_kept_across_restart(
         assert (tmp_path / "state" / "recommender" / "model.json").is_file()
 
         # Restart: a brand-new user's list comes from a model that remembers the rest.
-        second = first.again(tmp_path / "worker-2.log")
+        env = {**first.env, "STREAMGUARD_RECOMMENDER_ALGORITHM": after_restart}
+        second = WorkerProcess(env, tmp_path / "worker-2.log", first.metrics_port)
         try:
             second.start().wait_ready()
             asyncio.run(produce(broker.bootstrap, topics, [view("newcomer", "p1", 3)]))

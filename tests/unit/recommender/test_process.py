@@ -84,7 +84,7 @@ def lists(encoded: list[tuple[bytes, bytes]]) -> dict[str, tuple[str, list[str]]
 
 def test_lists_are_the_in_process_services(make: Callable[..., RecommenderProcess]) -> None:
     batch = events(400)
-    process = make(RecommenderSpec(min_interval_s=0.0, k=5))
+    process = make(RecommenderSpec(min_interval_s=0.0, k=5, algorithm="item-cooc"))
     process.learn(batch[:150])
     process.update_product({"product_id": "p3", "op": "delete"})
     process.remove_product("p4")

@@ -158,6 +158,25 @@ def test_only_the_last_few_items_ask_for_content_and_none_costs_nothing() -> Non
     assert fake.asked == ["c", "b"]
 
 
+def test_no_re_ranking_when_none_of_the_last_items_has_a_vector() -> None:
+    class NoVectors(FakeContent):
+        def similarity(
+            self, items: Sequence[str], anchors: Sequence[tuple[str, float]]
+        ) -> list[float]:
+            raise AssertionError("nothing to compare with: not asked")
+
+    model = SequenceRecommender()
+    for record in stream(5, 400):
+        model.learn_one(record)
+    users = [f"u{n}" for n in range(30)]
+    without = [model.recommend(u, 10) for u in users]
+    model.content = NoVectors({"p-elsewhere": [("p1", 0.9)]})  # a vector, not theirs
+    assert [model.recommend(u, 10) for u in users] == without
+    model.content = FakeContent({"p1": [("p2", 0.9)], "p2": [("p1", 0.9)]})
+    with_vectors = [model.recommend(u, 10) for u in users]
+    assert with_vectors != without  # items with a vector: re-ranked (and blended)
+
+
 # --------------------------------------------------------------------------- snapshots
 @pytest.mark.parametrize("popularity_half_life_s", [86_400.0, math.inf])
 def test_sequence_snapshot_round_trip_keeps_answers_and_future_learning(
@@ -207,7 +226,8 @@ def test_cooccurrence_snapshots_are_unchanged_and_unknown_algorithms_refused() -
 def test_the_spec_builds_the_configured_algorithm_and_refuses_unknown_ones() -> None:
     service = RecommenderSpec(algorithm="item-seq", min_interval_s=0.0).build()
     assert isinstance(service.model, SequenceRecommender)
-    assert isinstance(RecommenderSpec().build().model, CooccurrenceRecommender)
+    assert isinstance(RecommenderSpec(algorithm="item-cooc").build().model, CooccurrenceRecommender)
+    assert isinstance(RecommenderSpec().build().model, SequenceRecommender)  # auto, no snapshot
     seq = RecommenderSpec(algorithm="item-seq", config=SequenceConfig(window=3)).build()
     assert isinstance(seq.model, SequenceRecommender) and seq.model.config.window == 3
     with pytest.raises(ValueError, match="unknown recommender algorithm"):
@@ -223,7 +243,7 @@ def test_a_snapshot_of_the_other_algorithm_starts_an_empty_model(
     old = CooccurrenceRecommender()
     learn(old, "a:x", "a:y")
     write_snapshot(old, path)
-    same = RecommenderSpec(snapshot_path=path).build()
+    same = RecommenderSpec(snapshot_path=path, algorithm="item-cooc").build()
     assert same.model.events_learned == 2  # same algorithm: restored
     with caplog.at_level(logging.WARNING, logger="streamguard.recommender.process"):
         switched = RecommenderSpec(snapshot_path=path, algorithm="item-seq").build()
@@ -233,6 +253,56 @@ def test_a_snapshot_of_the_other_algorithm_starts_an_empty_model(
     write_snapshot(switched.model, path)  # and the sequence model restores next time
     again = RecommenderSpec(snapshot_path=path, algorithm="item-seq").build()
     assert algorithm_of(again.model) == "item-seq"
+
+
+def test_auto_keeps_the_algorithm_of_the_snapshot_and_starts_item_seq_without_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "recommender.json"
+    fresh = RecommenderSpec(snapshot_path=path, algorithm="auto").build()
+    assert isinstance(fresh.model, SequenceRecommender) and fresh.model.events_learned == 0
+
+    old = CooccurrenceRecommender()  # an upgrade: the file holds yesterday's default model
+    learn(old, "a:x", "a:y", "b:x", "b:z", "a:z")
+    write_snapshot(old, path)
+    with caplog.at_level(logging.WARNING):
+        kept = RecommenderSpec(snapshot_path=path, algorithm="auto").build()
+    assert isinstance(kept.model, CooccurrenceRecommender)
+    assert kept.model.events_learned == 5 and kept.model.size() == old.size()
+    assert kept.model.recommend("b", 3) == old.recommend("b", 3)
+    assert kept.model.recommend("c", 3) == old.recommend("c", 3)
+    assert "starting an empty" not in caplog.text  # nothing dropped, nothing logged
+
+    seq = SequenceRecommender()
+    learn(seq, "a:x", "a:y", "b:x")
+    write_snapshot(seq, path)
+    again = RecommenderSpec(snapshot_path=path).build()  # auto is the default
+    assert isinstance(again.model, SequenceRecommender) and again.model.events_learned == 3
+
+
+def test_a_sequence_snapshot_leaves_the_model_as_it_was_and_restores_it_exactly() -> None:
+    # Rows learned since a user's last list are folded in when the list is asked for;
+    # a snapshot stores them as they wait, so it neither changes the live model nor
+    # makes a restarted one answer otherwise than one that never stopped.
+    model, twin = SequenceRecommender(), SequenceRecommender()
+    for record in stream(4, 120):
+        model.learn_one(record)
+        twin.learn_one(record)
+    assert model.recommend("u1", 5)  # u1's rows folded; the others' still wait
+    twin.recommend("u1", 5)
+    data = snapshot(model)
+    assert snapshot(model) == data  # a snapshot is a pure read
+    copy = restore(data)
+    for record in stream(9, 40):
+        for m in (model, twin, copy):
+            m.learn_one(record)
+    users = [f"u{n}" for n in range(30)]
+    want = [twin.recommend(u, 5) for u in users]
+    assert [model.recommend(u, 5) for u in users] == want
+    assert [copy.recommend(u, 5) for u in users] == want
+    older = orjson.loads(data)
+    del older["pending"]  # written before pending rows were stored: still restores
+    assert restore(orjson.dumps(older)).events_learned == model.events_learned - 40
 
 
 def test_the_service_publishes_sequence_lists_in_the_same_record_format() -> None:
@@ -250,9 +320,10 @@ def test_the_service_publishes_sequence_lists_in_the_same_record_format() -> Non
 
 
 def test_settings_choose_the_algorithm(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().recommender_algorithm == "item-cooc"
-    monkeypatch.setenv("STREAMGUARD_RECOMMENDER_ALGORITHM", "item-seq")
-    assert Settings().recommender_algorithm == "item-seq"
+    assert Settings().recommender_algorithm == "auto"
+    for name in ("item-seq", "item-cooc", "auto"):
+        monkeypatch.setenv("STREAMGUARD_RECOMMENDER_ALGORITHM", name)
+        assert Settings().recommender_algorithm == name
     monkeypatch.setenv("STREAMGUARD_RECOMMENDER_ALGORITHM", "item-svd")
     with pytest.raises(ValueError, match="recommender_algorithm"):
         Settings()
