@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import random
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,10 +178,12 @@ def test_the_child_writes_what_one_process_writes(tmp_path: Path, drift: bool) -
     path = _behaviour_file(tmp_path)
     settings = Settings(model="hashing", quality_window=200)
     outputs = []
+    switch = sys.getswitchinterval()
     for offload in (False, True):
         out = tmp_path / f"out-{offload}"
         result = check_file(path, "behavior", out, settings, drift=drift, offload=offload)
         outputs.append((_outputs(out), result.quality, result.quality_findings))
+    assert sys.getswitchinterval() == switch  # lowered while the child ran, then restored
     one, split = outputs
     assert split == one
     clean = one[0]["clean"]
