@@ -42,12 +42,17 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from streamguard.events.records import Outcome, SourcePosition, format_ts
 from streamguard.events.signals import Signal
+from streamguard.quality.composite import (
+    DEFAULT_WEIGHTS,
+    DIMENSIONS,
+    QualitySnapshot,
+    weighted_mean,
+)
 from streamguard.quality.detector import Drop, DropDetector
 from streamguard.quality.dimensions import (
     DEFAULT_FADING_FACTOR,
@@ -62,42 +67,7 @@ from streamguard.quality.examples import ExampleBook
 
 __all__ = ["DEFAULT_WEIGHTS", "DIMENSIONS", "QualityScorer", "QualitySnapshot"]
 
-#: Composite weights (sum to 1), in the order reports list the dimensions.
-DEFAULT_WEIGHTS: Final[Mapping[str, float]] = {
-    "validity": 0.30,
-    "completeness": 0.20,
-    "timeliness": 0.15,
-    "consistency": 0.15,
-    "uniqueness": 0.10,
-    "anomaly": 0.10,
-}
-#: Dimension names, in the order reports list them.
-DIMENSIONS: Final = tuple(DEFAULT_WEIGHTS)
 _MAX_FINDINGS: Final = 100  # undrained findings kept (oldest dropped first)
-
-
-@dataclass(frozen=True, slots=True)
-class QualitySnapshot:
-    """The scores of one stream at one moment (what the metrics exporter reads)."""
-
-    stream: str
-    composite: float | None
-    dimensions: dict[str, float | None]
-    fields: dict[str, float]
-    lag_seconds: float | None
-    late_events: int
-    future_events: int
-    findings: int
-
-
-def _weighted(scores: Mapping[str, float | None], weights: Mapping[str, float]) -> float | None:
-    got = total = 0.0
-    for name, score in scores.items():
-        if score is not None:
-            weight = weights[name]
-            got += weight * score
-            total += weight
-    return got / total if total else None
 
 
 class QualityScorer:
@@ -396,12 +366,12 @@ class QualityScorer:
 
     def score(self) -> float | None:
         """The composite stream score in [0, 1] (None before the first window closed)."""
-        return _weighted(self.dimensions(), self.weights)
+        return weighted_mean(self.dimensions(), self.weights)
 
     def snapshot(self) -> QualitySnapshot:
         """All scores at once, rounded to 4 places (for metrics and reports)."""
         dims = {k: None if v is None else round(v, 4) for k, v in self.dimensions().items()}
-        composite = _weighted(dims, self.weights)
+        composite = weighted_mean(dims, self.weights)
         return QualitySnapshot(
             stream=self.stream,
             composite=None if composite is None else round(composite, 4),
