@@ -112,7 +112,7 @@ class _Child:
                 _, offset, items, rows = message
                 engine = self.job.engine
                 assert engine is not None  # batches come only from an engine
-                engine.on_vectors(items, rows)
+                engine.detect_vectors(items, rows)  # the parent's scorer learned them
                 self.result.vectors.extend((offset, f) for f in engine.drain_findings())
             else:
                 self.total = message[1]

@@ -83,15 +83,6 @@ class _Observer:
         self.engine.on_outcome(outcome)
 
 
-def _learn(engine: DriftEngine, items: list[tuple[str, Any]], vectors: Vectors) -> None:
-    """The anomaly scorer's part of :meth:`DriftEngine.on_vectors` (same order)."""
-    rows_by_field: dict[str, list[int]] = {}
-    for row, (_, (field, _)) in enumerate(items):
-        rows_by_field.setdefault(field, []).append(row)
-    for field, rows in rows_by_field.items():
-        engine.scorer.learn_vectors(field, [items[row][0] for row in rows], vectors[rows])
-
-
 class CheckOffload:
     """Quality, ``clean.jsonl``, schema drift and the embedded texts' detectors of one
     ``check`` run in a forked child (see the module docstring).
@@ -185,7 +176,7 @@ class CheckOffload:
 
     def _on_vectors(self, items: list[tuple[str, Any]], vectors: Vectors) -> None:
         assert self.engine is not None and self.observer is not None
-        _learn(self.engine, items, vectors)
+        self.engine.learn_vectors(items, vectors)  # the child detects (detect_vectors)
         self._put(("e", self.observer.offset, items, vectors))
 
     def finish(self, timeout: float = 600.0) -> tuple[ChildResult, list[Finding] | None]:

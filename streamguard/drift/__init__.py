@@ -7,9 +7,10 @@ Pure logic, no Kafka, no metrics, no threads of its own: :class:`DriftEngine` is
 builds it and :mod:`streamguard.observability.drift` exports what it measures.
 """
 
-from streamguard.drift.engine import DriftEngine, EngineStats
+from streamguard.drift.engine import DriftEngine
 from streamguard.drift.schema_drift import SchemaDriftDetector
 from streamguard.drift.semantic_drift import SemanticDriftDetector
+from streamguard.drift.stats import EngineStats
 
 __all__ = [
     "DriftEngine",

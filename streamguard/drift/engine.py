@@ -46,7 +46,6 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,6 +55,7 @@ from streamguard.anomaly.record import RecordScore, RecordScorer
 from streamguard.drift.field_detectors import FieldDetectors
 from streamguard.drift.schema_drift import SchemaDriftDetector
 from streamguard.drift.semantic_drift import SemanticDriftDetector
+from streamguard.drift.stats import EngineStats
 from streamguard.drift.stream_fields import StreamFields
 from streamguard.embed.scheduler import EmbeddingScheduler
 from streamguard.events.findings import Finding
@@ -83,25 +83,6 @@ _DECLARED = {
 #: Default options of the contamination, language and gradual detectors (on, defaults).
 _DEFAULTS: Mapping[str, Any] = {}
 _GROUPS = {"behavior": ("event_type", BEHAVIOR_EVENT_TYPES), "product": ("op", PRODUCT_OPS)}
-
-
-@dataclass(frozen=True, slots=True)
-class EngineStats:
-    """What one engine measured since the previous :meth:`DriftEngine.drain_stats`.
-
-    ``anomaly_scores``: the clean records' scores; ``findings``: findings emitted, by
-    ``(kind, field)``; ``drift``: ``(field, detector, statistic, threshold)`` of every
-    drift detector (``detector`` is ``semantic``: its latest block; ``contamination``: the
-    stray-rate CUSUM and its bound; ``language``: the latest block's rise of its leading
-    language and its threshold; ``gradual``: the far-repeat CUSUM and its bound; or
-    ``schema``: the
-    field's largest change in the blocks compared since the previous drain).
-    """
-
-    stream: str
-    anomaly_scores: list[float]
-    findings: dict[tuple[str, str | None], int]
-    drift: list[tuple[str, str, float, float]]
 
 
 class DriftEngine:
@@ -295,11 +276,19 @@ class DriftEngine:
 
     def on_vectors(self, items: list[tuple[str, Any]], vectors: Vectors) -> None:
         """Feed embedded texts (tagged ``(field, source)``) to the semantic detectors and
-        the scorer's novelty (batcher thread, or inline when synchronous)."""
-        rows_by_field: dict[str, list[int]] = {}
-        for row, (_, (field, _)) in enumerate(items):
-            rows_by_field.setdefault(field, []).append(row)
-        for field, rows in rows_by_field.items():
+        the scorer's novelty (batcher thread, or inline when synchronous). Its halves
+        touch separate state: ``check``'s child runs the first, its pipeline the second."""
+        self.detect_vectors(items, vectors)
+        self.learn_vectors(items, vectors)
+
+    def learn_vectors(self, items: list[tuple[str, Any]], vectors: Vectors) -> None:
+        """The anomaly scorer's embedding novelty learns a batch of :meth:`on_vectors`."""
+        for field, rows in _rows_by_field(items).items():
+            self.scorer.learn_vectors(field, [items[row][0] for row in rows], vectors[rows])
+
+    def detect_vectors(self, items: list[tuple[str, Any]], vectors: Vectors) -> None:
+        """The drift detectors of embedded texts see a batch of :meth:`on_vectors`."""
+        for field, rows in _rows_by_field(items).items():
             self.fields.prime(field, [items[row][0] for row in rows], vectors[rows])
         for row, (text, (field, source)) in enumerate(items):
             detector = self.semantic.get(field)
@@ -312,8 +301,6 @@ class DriftEngine:
                 self._emit(finding)
             for finding in self.fields.update(field, text, vectors[row], source):
                 self._emit(finding)
-        for field, rows in rows_by_field.items():
-            self.scorer.learn_vectors(field, [items[row][0] for row in rows], vectors[rows])
 
     # --- findings and statistics ----------------------------------------------------------
 
@@ -397,3 +384,11 @@ class DriftEngine:
             semantic.acknowledge()
             accepted.append("semantic")
         return accepted + self.fields.acknowledge(field)
+
+
+def _rows_by_field(items: list[tuple[str, Any]]) -> dict[str, list[int]]:
+    """The rows of a batch of ``(text, (field, source))`` items, by field, in order."""
+    rows_by_field: dict[str, list[int]] = {}
+    for row, (_, (field, _)) in enumerate(items):
+        rows_by_field.setdefault(field, []).append(row)
+    return rows_by_field

@@ -35,7 +35,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from streamguard.observability.metrics import bounded_field, observe_many
 
 if TYPE_CHECKING:
-    from streamguard.drift.engine import DriftEngine, EngineStats
+    from streamguard.drift.engine import DriftEngine
+    from streamguard.drift.stats import EngineStats
     from streamguard.embed.batcher import MicroBatcher
     from streamguard.embed.cache import EmbeddingCache
 

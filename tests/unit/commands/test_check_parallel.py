@@ -131,7 +131,7 @@ def test_a_failing_child_fails_the_run(
         assert os.getpid() != parent  # the pipeline's process only learns the vectors
         raise RuntimeError("detector bug")
 
-    monkeypatch.setattr(DriftEngine, "on_vectors", boom)
+    monkeypatch.setattr(DriftEngine, "detect_vectors", boom)
     with pytest.raises(check_parallel.OffloadError, match="detector bug"):
         _run(folder, offload=True)
     monkeypatch.setenv("STREAMGUARD_MODEL", "hashing")
